@@ -1,0 +1,145 @@
+"""Every exception interlace raises, in one tree.
+
+::
+
+    InterlaceError                  root: catch this to catch anything of ours
+    ├── UsageError                  the developer called the API wrongly (your code's fault)
+    ├── PlanError                   an LLM-written plan cannot run (the model's fault)
+    │   ├── PlanParseError          a plan line is not `N. tool(args)` / `join()` / `Thought:`
+    │   └── PlanValidationError     the plan parses but is not a valid DAG
+    │       ├── UnknownToolError        names a tool that is not registered
+    │       ├── DanglingReferenceError  `$N` names a task that does not exist (yet)
+    │       ├── DuplicateTaskError      a task id repeats or does not increase
+    │       ├── CycleError              the dependencies form a cycle
+    │       └── ArityError              arguments do not bind to the tool's signature
+    ├── ToolError                   a tool call did not produce a value
+    │   ├── ToolArgumentError       an argument does not fit the tool's schema
+    │   ├── ToolExecutionError      the tool raised (the original is ``__cause__``)
+    │   └── ToolTimeoutError        the tool ran longer than its timeout
+    ├── LLMError                    the language model backend failed
+    │   ├── LLMConnectionError      could not reach the server / network down
+    │   ├── LLMAuthenticationError  the key was refused
+    │   ├── LLMModelNotFoundError   the server does not know the model / no such GGUF
+    │   ├── LLMContextOverflowError the prompt does not fit the context window
+    │   └── LLMRateLimitError       still rate-limited after the retries
+    ├── CMLError                    a CML block (AsyncLM) is malformed
+    └── DataError                   benchmark data missing, corrupt or unreachable
+        ├── DatasetNotFoundError    the file is not in the data directory
+        ├── ChecksumError           the downloaded bytes do not match the sha256
+        └── NetworkUnavailableError no network to download from
+
+Model-caused errors (``PlanError``, ``ToolError``, ``CMLError``) are normally not raised to the
+caller of an agent: they become task outcomes and observations the joiner sees.
+"""
+
+from __future__ import annotations
+
+
+class InterlaceError(Exception):
+    """Root of every exception raised by interlace."""
+
+
+class UsageError(InterlaceError):
+    """Raised when interlace is called wrongly: the caller's code must change."""
+
+
+class PlanError(InterlaceError):
+    """Raised when a plan written by the planner cannot be run as written."""
+
+
+class PlanParseError(PlanError):
+    """Raised when a plan line cannot be parsed.
+
+    Attributes:
+        line: the offending line, verbatim.
+        task_id: the task id the line declared, when it could be read, else ``None``.
+    """
+
+    def __init__(self, message: str, *, line: str, task_id: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.task_id = task_id
+
+
+class PlanValidationError(PlanError):
+    """Raised when a parsed plan is not a valid DAG over the registered tools."""
+
+
+class UnknownToolError(PlanValidationError):
+    """Raised when a task names a tool that is not registered."""
+
+
+class DanglingReferenceError(PlanValidationError):
+    """Raised when ``$N`` refers to a task that does not exist or comes later."""
+
+
+class DuplicateTaskError(PlanValidationError):
+    """Raised when a task id repeats or is not larger than the previous one."""
+
+
+class CycleError(PlanValidationError):
+    """Raised when task dependencies form a cycle."""
+
+
+class ArityError(PlanValidationError):
+    """Raised when a task's arguments cannot be bound to its tool's signature."""
+
+
+class ToolError(InterlaceError):
+    """Raised when a tool call does not produce a value."""
+
+
+class ToolArgumentError(ToolError):
+    """Raised when an argument does not fit the tool's schema (names tool, argument, type)."""
+
+
+class ToolExecutionError(ToolError):
+    """Raised when the tool itself raised; the original exception is ``__cause__``."""
+
+
+class ToolTimeoutError(ToolError):
+    """Raised when a tool call exceeds its timeout (seconds)."""
+
+
+class LLMError(InterlaceError):
+    """Raised when the language model backend fails."""
+
+
+class LLMConnectionError(LLMError):
+    """Raised when the backend cannot be reached after the retries."""
+
+
+class LLMAuthenticationError(LLMError):
+    """Raised when the backend refuses the credentials."""
+
+
+class LLMModelNotFoundError(LLMError):
+    """Raised when the backend does not know the model, or a GGUF path does not exist."""
+
+
+class LLMContextOverflowError(LLMError):
+    """Raised when the prompt plus ``max_tokens`` does not fit the context window."""
+
+
+class LLMRateLimitError(LLMError):
+    """Raised when the backend still answers 429 after the retries."""
+
+
+class CMLError(InterlaceError):
+    """Raised when a CML control block is malformed."""
+
+
+class DataError(InterlaceError):
+    """Raised when benchmark data is missing, corrupt or cannot be fetched."""
+
+
+class DatasetNotFoundError(DataError):
+    """Raised when a dataset file is not in the data directory."""
+
+
+class ChecksumError(DataError):
+    """Raised when a fetched file's sha256 does not match the expected one."""
+
+
+class NetworkUnavailableError(DataError):
+    """Raised when a download is needed and no network is reachable."""

@@ -1,0 +1,1 @@
+"""Placeholder: commands register on interlace.cli.app here."""

@@ -1,0 +1,198 @@
+"""The one small protocol every language-model backend implements.
+
+A backend implements :meth:`LLM.stream`; interlace provides the rest (:meth:`LLM.complete`,
+:meth:`LLM.complete_sync`). ``stream`` yields :class:`TextDelta` items as text is decoded and
+always ends with exactly one :class:`Completion` carrying exact usage and timing.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GenerationConfig:
+    """Sampling settings for one request.
+
+    Attributes:
+        max_tokens: upper bound on generated tokens.
+        temperature: 0.0 means greedy decoding.
+        stop: stop sequences; the returned text excludes the matched stop sequence.
+        seed: sampling seed where the backend supports one.
+    """
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Usage:
+    """Token counts of one request, as counted by the backend's tokenizer or API.
+
+    Attributes:
+        prompt_tokens: tokens in the prompt (input).
+        completion_tokens: tokens generated (output).
+        cached_prompt_tokens: prompt tokens served from a reused KV-cache prefix (not prefilled).
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timing:
+    """Wall-clock timing of one request, in seconds on ``time.monotonic()``'s clock.
+
+    Attributes:
+        start: when the request was issued (monotonic seconds).
+        first_token: when the first text arrived (monotonic seconds), ``None`` if no text.
+        end: when the request finished (monotonic seconds).
+        prefill: seconds spent processing the prompt, where the backend can tell, else ``None``.
+    """
+
+    start: float
+    first_token: float | None
+    end: float
+    prefill: float | None = None
+
+    @property
+    def ttft(self) -> float | None:
+        """Time to first token, seconds."""
+        return None if self.first_token is None else self.first_token - self.start
+
+    @property
+    def total(self) -> float:
+        """Request latency, seconds."""
+        return self.end - self.start
+
+    def tpot(self, completion_tokens: int) -> float | None:
+        """Time per output token after the first, seconds (``None`` below two tokens)."""
+        if self.first_token is None or completion_tokens < 2:
+            return None
+        return (self.end - self.first_token) / (completion_tokens - 1)
+
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TextDelta:
+    """A piece of generated text, yielded as soon as it is decoded."""
+
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Completion:
+    """The final item of every stream: the whole text with exact usage, timing and cost.
+
+    Attributes:
+        text: the full generated text (stop sequence excluded).
+        model: the model name the backend reports.
+        usage: exact token counts.
+        timing: request timing.
+        finish_reason: ``"stop"`` (stop sequence or end of text), ``"length"`` (hit
+            ``max_tokens``) or ``"cancelled"``.
+        cost_usd: price of this request in US dollars (0.0 for local models).
+    """
+
+    text: str
+    model: str
+    usage: Usage
+    timing: Timing
+    finish_reason: FinishReason = "stop"
+    cost_usd: float = 0.0
+
+
+StreamItem = TextDelta | Completion
+
+
+@dataclass(kw_only=True)
+class LLMStats:
+    """Running totals over every request an :class:`LLM` instance served."""
+
+    calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+    def record(self, completion: Completion) -> None:
+        self.calls += 1
+        self.usage = self.usage + completion.usage
+        self.cost_usd += completion.cost_usd
+
+
+class LLM(abc.ABC):
+    """A language model backend.
+
+    Subclasses implement :meth:`stream`. Everything else is derived from it.
+
+    Attributes:
+        model: the model name, as used for pricing and reports.
+    """
+
+    model: str
+
+    @abc.abstractmethod
+    def stream(
+        self, messages: Sequence[Message], config: GenerationConfig = GenerationConfig()
+    ) -> AsyncIterator[StreamItem]:
+        """Generate a reply to ``messages``, streaming.
+
+        Yields:
+            :class:`TextDelta` items in order, then exactly one :class:`Completion`.
+
+        Raises:
+            LLMError: a subclass of it when the backend fails.
+        """
+
+    async def complete(
+        self, messages: Sequence[Message], config: GenerationConfig = GenerationConfig()
+    ) -> Completion:
+        """Generate a reply and return only the final :class:`Completion`."""
+        final: Completion | None = None
+        async for item in self.stream(messages, config):
+            if isinstance(item, Completion):
+                final = item
+        if final is None:  # pragma: no cover - protocol violation by a backend
+            raise RuntimeError(f"{type(self).__name__}.stream ended without a Completion")
+        return final
+
+    def complete_sync(
+        self, messages: Sequence[Message], config: GenerationConfig = GenerationConfig()
+    ) -> Completion:
+        """Blocking convenience wrapper around :meth:`complete` (not for use inside a loop)."""
+        return anyio.run(self.complete, messages, config)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, default no-op
+        """Release resources (HTTP clients, model weights). Default: nothing to release."""
+
+
+def now() -> float:
+    """The clock every timing and span in interlace uses: ``time.monotonic()`` seconds."""
+    return time.monotonic()

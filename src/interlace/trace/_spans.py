@@ -1,0 +1,98 @@
+"""Timestamped spans: the raw record of where a run's time went.
+
+Every LLM request, tool call, joiner round, interrupt injection and trap wait of a run is one
+:class:`Span` in the run's :class:`Trace`. Timestamps are ``time.monotonic()`` seconds
+(:func:`interlace.llm.now`); analyses subtract the trace's ``origin``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from interlace.llm._base import now
+
+SpanKind = Literal["llm", "tool", "join", "replan", "interrupt", "trap", "run"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Span:
+    """One interval of work.
+
+    Attributes:
+        kind: what the interval is: ``"llm"`` (one LLM request, prefill + decode), ``"tool"``
+            (one tool call), ``"join"``/``"replan"`` (joiner rounds), ``"interrupt"`` (an
+            AsyncLM interrupt injection), ``"trap"`` (decoding paused on a trap), ``"run"``.
+        name: human label, e.g. ``"planner"``, ``"joiner"``, ``"search"``.
+        start: monotonic seconds.
+        end: monotonic seconds (``>= start``).
+        task_id: the plan task this span executes, if any.
+        deps: ids of the tasks this span's task depended on.
+        attrs: extra facts (tokens, ttft, outcome, dispatch time, ...), JSON-serialisable.
+    """
+
+    kind: SpanKind
+    name: str
+    start: float
+    end: float
+    task_id: int | None = None
+    deps: tuple[int, ...] = ()
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.end - self.start
+
+
+@dataclass(kw_only=True)
+class Trace:
+    """All spans of one run (one question, one method), in the order they ended.
+
+    Attributes:
+        origin: monotonic seconds at which the run started.
+        spans: recorded spans.
+    """
+
+    origin: float = field(default_factory=now)
+    spans: list[Span] = field(default_factory=list)
+
+    def add(self, span: Span) -> None:
+        """Record a finished span."""
+        self.spans.append(span)
+
+    @contextmanager
+    def span(
+        self,
+        kind: SpanKind,
+        name: str,
+        *,
+        task_id: int | None = None,
+        deps: tuple[int, ...] = (),
+        **attrs: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Time the body as one span; the yielded dict may be filled with more attrs.
+
+        The span is recorded even when the body raises (with ``attrs["error"]`` set).
+        """
+        extra: dict[str, Any] = dict(attrs)
+        start = now()
+        try:
+            yield extra
+        except BaseException as exc:
+            extra.setdefault("error", type(exc).__name__)
+            raise
+        finally:
+            self.add(
+                Span(
+                    kind=kind,
+                    name=name,
+                    start=start,
+                    end=now(),
+                    task_id=task_id,
+                    deps=deps,
+                    attrs=extra,
+                )
+            )
