@@ -143,3 +143,8 @@ class ChecksumError(DataError):
 
 class NetworkUnavailableError(DataError):
     """Raised when a download is needed and no network is reachable."""
+
+
+class ExpressionError(ToolArgumentError):
+    """Raised when the math tool's arithmetic expression (written by the model) is not plain
+    arithmetic over numbers, or cannot be evaluated (division by zero, overflow)."""
