@@ -14,6 +14,7 @@
     │       └── ArityError              arguments do not bind to the tool's signature
     ├── ToolError                   a tool call did not produce a value
     │   ├── ToolArgumentError       an argument does not fit the tool's schema
+    │   │   └── ExpressionError     the math tool's expression is not plain arithmetic
     │   ├── ToolExecutionError      the tool raised (the original is ``__cause__``)
     │   └── ToolTimeoutError        the tool ran longer than its timeout
     ├── LLMError                    the language model backend failed
