@@ -1,0 +1,149 @@
+"""Prompts for the planner, the joiner and ReAct (our own wording).
+
+Every prompt puts what is fixed for a benchmark — rules, tool list, examples — in the system
+message first, and what changes per question last (the user message), so a backend that keeps
+its KV cache can reuse the whole system prefix across questions. Prompts are short on purpose:
+the default model is a 0.5B model on a CPU, where each 100 prompt tokens cost about a second of
+prefill.
+
+Formats (LLMCompiler, Kim et al. 2023, §3.1 planner and §3.3 joiner; ReAct, Yao et al. 2022):
+
+- planner: ``N. tool(args)`` lines, ``$N`` for the result of task ``N``, optional ``Thought:``
+  lines, a final ``N. join()`` and then ``<END_OF_PLAN>``;
+- joiner: ``Thought: ...`` then ``Action: Finish(answer)`` or ``Action: Replan(reason)``;
+- ReAct: ``Thought: ...`` / ``Action: tool("arg")`` turns answered by ``Observation: ...``,
+  ending with ``Action: Finish(answer)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from interlace.llm._base import Message
+
+__all__ = [
+    "END_OF_PLAN",
+    "FINISH_NUDGE",
+    "RenderableTool",
+    "joiner_messages",
+    "joiner_system",
+    "planner_messages",
+    "planner_system",
+    "react_system",
+]
+
+END_OF_PLAN = "<END_OF_PLAN>"
+"""The marker the planner writes after its last line (also used as a stop sequence)."""
+
+
+class RenderableTool(Protocol):
+    """What a prompt needs from a tool: its name and one-line description."""
+
+    @property
+    def name(self) -> str: ...
+
+    def render(self) -> str:
+        """``name(arg: type, ...) - description``."""
+        ...
+
+
+_PLANNER_RULES = f"""\
+You plan tool calls that answer a question. Write one call per line:
+N. tool(arguments)
+- N counts up from 1. Arguments are Python literals, e.g. search("Paris").
+- $N means the result of call N; a call that uses $N waits for call N.
+- Calls that do not use each other run at the same time, so keep them separate.
+- A line "Thought: ..." may come before a call.
+- Use only the tools listed below. The last call is always join(), then write {END_OF_PLAN}."""
+
+_JOINER_RULES = """\
+You get a question and the results of tool calls made for it. Decide the answer.
+Write exactly two lines:
+Thought: <what the results show>
+Action: Finish(<the answer only, no sentence>)
+or, if the results are not enough and other tool calls could help:
+Action: Replan(<what is still missing>)"""
+
+_REACT_RULES = """\
+You answer a question by calling tools, one per turn. Each turn write:
+Thought: <what you need next>
+Action: tool("argument")
+then stop: the result comes back as "Observation: ...". Do not repeat a call you already made.
+When you know the answer, write:
+Thought: <why>
+Action: Finish(<the answer only>)"""
+
+_JOIN_TOOL = "join() - ends the plan and collects the results; always the last call"
+
+
+def _tool_lines(tools: Sequence[RenderableTool]) -> str:
+    return "\n".join(tool.render() for tool in tools)
+
+
+def _with_examples(text: str, examples: str) -> str:
+    examples = examples.strip()
+    return f"{text}\n\nExamples:\n{examples}" if examples else text
+
+
+def planner_system(tools: Sequence[RenderableTool], examples: str = "") -> str:
+    """The planner's system message: rules, tool list (plus ``join()``) and examples."""
+    text = f"{_PLANNER_RULES}\n\nTools:\n{_tool_lines(tools)}\n{_JOIN_TOOL}"
+    return _with_examples(text, examples)
+
+
+def planner_messages(
+    system: str, question: str, *, history: str = "", thought: str = "", next_id: int = 1
+) -> list[Message]:
+    """Messages for one planner round.
+
+    Args:
+        system: the text of :func:`planner_system` (fixed per agent, so the prefix is cached).
+        question: the user's question.
+        history: for a replan, the earlier plans and their observations, rendered.
+        thought: for a replan, why the joiner asked for a new plan.
+        next_id: for a replan, the first task number the new plan should use.
+
+    Returns:
+        ``[system, user]``; the question comes first in the user message, replan context after.
+    """
+    user = f"Question: {question}"
+    if history:
+        user += f"\n\nEarlier calls and their results:\n{history.strip()}"
+        if thought:
+            user += f"\n\nWhy they were not enough: {thought.strip()}"
+        user += (
+            f"\n\nPlan only what is still missing, numbering calls from {next_id}. "
+            "Do not repeat calls that already worked."
+        )
+    return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+def joiner_system(examples: str = "") -> str:
+    """The joiner's system message: the decision format and examples."""
+    return _with_examples(_JOINER_RULES, examples)
+
+
+def joiner_messages(system: str, question: str, observations: str, *, final: bool) -> list[Message]:
+    """Messages for one joiner round.
+
+    Args:
+        system: the text of :func:`joiner_system`.
+        question: the user's question.
+        observations: every task line with its result, failure or skip reason, rendered.
+        final: whether this is the last round (replanning is then not allowed).
+    """
+    user = f"Question: {question}\n\n{observations.strip() or '(no results)'}"
+    if final:
+        user += "\n\nNo more tool calls are possible: answer with Action: Finish(...)."
+    return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+def react_system(tools: Sequence[RenderableTool], examples: str = "") -> str:
+    """ReAct's system message: the turn format, tool list and examples."""
+    text = f"{_REACT_RULES}\n\nTools:\n{_tool_lines(tools)}"
+    return _with_examples(text, examples)
+
+
+FINISH_NUDGE = "Reply with one line only: Action: Finish(<your best answer>)"
+"""Sent once when the model gave no readable ``Finish(...)`` where one was required."""
