@@ -1,0 +1,132 @@
+"""Questions, the :class:`Benchmark` protocol and the registry every benchmark joins.
+
+A benchmark is anything with a ``name``, the ``methods`` it supports, a ``load`` that reads its
+questions from a data directory, a ``make_agent`` that builds a fresh agent for one question and
+method, and a ``score`` that judges a :class:`~interlace.agents.RunResult`. The runner, the store,
+resume, the progress bar and ``interlace eval`` only ever talk to this protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NewType, Protocol, runtime_checkable
+
+from interlace._errors import UsageError
+from interlace.bench._latency import Latency
+
+if TYPE_CHECKING:
+    from interlace.agents._result import Agent, RunResult
+    from interlace.llm._base import LLM
+
+QuestionId = NewType("QuestionId", str)
+
+#: Modules imported on first registry lookup so that they can register themselves
+#: (missing ones are ignored). BFCL lives in ``interlace.bench.bfcl``.
+PLUGIN_MODULES: tuple[str, ...] = ("interlace.bench.bfcl",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Question:
+    """One benchmark question.
+
+    Attributes:
+        id: the dataset's id of the question (unique within its benchmark).
+        text: the question as given to the agent.
+        label: the gold answer.
+        meta: dataset extras (level, branch, options, ...), JSON-serialisable.
+    """
+
+    id: QuestionId
+    text: str
+    label: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Settings shared by every question of one benchmark run.
+
+    Attributes:
+        data_dir: the data directory (layout of ``/work/shared/data``).
+        tool_latency: extra latency added to every tool call (see :mod:`._latency`).
+        stream: LLMCompiler streams the plan into the task fetching unit (``False`` waits for
+            the whole plan first, to compare).
+        search: ``"offline"`` (local evidence store) or ``"live"`` (Wikipedia over HTTP).
+        cache_dir: where the live search caches pages (``None``: the user cache dir).
+    """
+
+    data_dir: Path
+    tool_latency: Latency = field(default_factory=Latency)
+    stream: bool = True
+    search: str = "offline"
+    cache_dir: Path | None = None
+
+
+@runtime_checkable
+class Benchmark(Protocol):
+    """What the runner needs from a benchmark (see module docstring)."""
+
+    name: str
+    methods: tuple[str, ...]
+
+    def load(self, data_dir: Path) -> list[Question]:
+        """Read the questions. Raises DatasetNotFoundError when files are missing."""
+        ...
+
+    def make_agent(self, method: str, llm: LLM, options: RunOptions, question: Question) -> Agent:
+        """A fresh agent for ``question`` with ``method``. Raises UsageError on unknown methods."""
+        ...
+
+    def score(self, question: Question, result: RunResult) -> bool:
+        """Whether ``result`` answers ``question`` correctly."""
+        ...
+
+
+_REGISTRY: dict[str, Benchmark] = {}
+_plugins_loaded = False
+
+
+def register(benchmark: Benchmark) -> Benchmark:
+    """Add ``benchmark`` to the registry under ``benchmark.name`` (replacing any older one).
+
+    Returns:
+        the benchmark, so this can be used on a module-level instance.
+    """
+    _REGISTRY[benchmark.name] = benchmark
+    return benchmark
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """The registered benchmark called ``name``.
+
+    Raises:
+        UsageError: no benchmark has that name (the message lists the known ones).
+    """
+    _load_plugins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise UsageError(f"unknown benchmark {name!r}; known benchmarks: {known}") from None
+
+
+def benchmark_names() -> list[str]:
+    """Names of every registered benchmark, sorted."""
+    _load_plugins()
+    return sorted(_REGISTRY)
