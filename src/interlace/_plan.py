@@ -1,0 +1,318 @@
+"""Plans: tasks, typed references between them, and DAG validation (LLMCompiler, §3.1).
+
+A plan is a numbered list of tool calls; an argument may use the result of an earlier task.
+References are typed objects, never strings substituted late:
+
+* :class:`Ref` -- the *whole* argument is another task's result; the tool receives that
+  task's value unchanged (a list stays a list).
+* :class:`Template` -- a string with references embedded in it; the tool receives the string
+  with each reference replaced by ``str(value)``.
+
+The reference rule (how plan text becomes Ref/Template, applied by :func:`parse_references`
+and the plan parser):
+
+1. Outside string literals, ``$N`` and ``${N}`` are always references: ``search($1)``.
+2. A string literal that is exactly ``"$N"`` or ``"${N}"`` (surrounding spaces allowed) is a
+   whole-argument :class:`Ref`.
+3. Inside a longer string, ``${N}`` always references task ``N``.
+4. Inside a longer string, a bare ``$N`` references task ``N`` only when **all** hold:
+   ``N`` is the id of an *earlier* task of this plan; the ``$`` is not preceded by a digit,
+   a letter or another ``$``; and ``N`` is not followed by a letter, digit or ``_``, by ``%``,
+   by ``.`` or ``,`` and a digit, or by optional spaces and a magnitude word (``thousand``,
+   ``million``, ``billion``, ``trillion``, ``k``, ``m``, ``mn``, ``bn``, ``b``, ``t``,
+   ``dollars``, ``usd``). So ``"$1 million"``, ``"costs $5"`` (when there is no task 5),
+   ``"$1.50"``, ``"$3,000"``, ``"US$2"`` and ``"50%"`` stay plain text, while
+   ``"population of $1"`` (task 1 exists) references task 1.
+
+A reference in rules 1-3 to a task that is not earlier is a
+:class:`~interlace.DanglingReferenceError` (the parser reports it as a line error).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NewType
+
+from interlace._errors import (
+    CycleError,
+    DanglingReferenceError,
+    DuplicateTaskError,
+    PlanValidationError,
+    UnknownToolError,
+)
+
+if TYPE_CHECKING:
+    from interlace._tools import Tool
+
+__all__ = [
+    "JOIN",
+    "Plan",
+    "Ref",
+    "Task",
+    "TaskId",
+    "Template",
+    "iter_refs",
+    "parse_references",
+]
+
+TaskId = NewType("TaskId", int)
+"""The number a plan line starts with (``3`` in ``3. search("x")``)."""
+
+JOIN = "join"
+"""The pseudo-tool that ends a plan; it is never executed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A whole-argument reference to the result of task ``task_id`` (``$1`` / ``${1}``)."""
+
+    task_id: TaskId
+
+    def __str__(self) -> str:
+        return f"${self.task_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A string with embedded references, rendered with ``str()`` of each referenced value.
+
+    Attributes:
+        parts: literal text and :class:`Ref` pieces, in order (at least one Ref).
+    """
+
+    parts: tuple[str | Ref, ...]
+
+    def render(self, values: Mapping[TaskId, Any]) -> str:
+        """The string with each reference replaced by ``str(values[ref.task_id])``.
+
+        Raises:
+            KeyError: a referenced task has no value in ``values``.
+        """
+        return "".join(p if isinstance(p, str) else str(values[p.task_id]) for p in self.parts)
+
+    def __str__(self) -> str:
+        return "".join(p if isinstance(p, str) else f"${{{p.task_id}}}" for p in self.parts)
+
+
+def iter_refs(value: Any) -> Iterator[Ref]:
+    """Every :class:`Ref` in an argument value, looking inside templates and containers."""
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, Template):
+        for part in value.parts:
+            if isinstance(part, Ref):
+                yield part
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from iter_refs(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_refs(key)
+            yield from iter_refs(item)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Task:
+    """One plan line: a tool call whose arguments may hold :class:`Ref`/:class:`Template`.
+
+    Attributes:
+        id: the task's number in the plan.
+        tool: the tool name (``"join"`` for the final join).
+        args: positional argument values.
+        kwargs: keyword argument values.
+        thought: the ``Thought:`` text written just before this line, if any.
+        line: the plan line as written (for error messages and the joiner).
+        deps: ids of the tasks this task references (computed).
+    """
+
+    id: TaskId
+    tool: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    thought: str | None = None
+    line: str = ""
+    deps: frozenset[TaskId] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        refs = [*iter_refs(self.args), *iter_refs(list(self.kwargs.values()))]
+        object.__setattr__(self, "deps", frozenset(r.task_id for r in refs))
+
+    @property
+    def is_join(self) -> bool:
+        """True for the final ``join()`` pseudo-task."""
+        return self.tool == JOIN
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A whole plan (a DAG of tasks), e.g. one built by hand or collected from a parser.
+
+    Attributes:
+        tasks: the tasks in plan order (a trailing ``join()`` task is allowed).
+    """
+
+    tasks: tuple[Task, ...]
+
+    def __init__(self, tasks: Iterable[Task]) -> None:
+        object.__setattr__(self, "tasks", tuple(tasks))
+
+    def errors(self, tools: Mapping[str, Tool]) -> list[PlanValidationError]:
+        """Every validation problem, in the order :meth:`validate` would report them."""
+        found: list[PlanValidationError] = []
+        previous: int | None = None
+        ids: set[TaskId] = set()
+        for task in self.tasks:
+            if task.id in ids or (previous is not None and task.id <= previous):
+                found.append(
+                    DuplicateTaskError(
+                        f"task {task.id} repeats or does not increase (previous id {previous})"
+                    )
+                )
+            ids.add(task.id)
+            previous = task.id if previous is None else max(previous, task.id)
+        for task in self.tasks:
+            if task.is_join:
+                continue
+            known = tools.get(task.tool)
+            if known is None:
+                found.append(
+                    UnknownToolError(
+                        f"task {task.id} calls unknown tool {task.tool!r}; "
+                        f"known tools: {sorted(tools)}"
+                    )
+                )
+            else:
+                try:
+                    known.bind(task.args, task.kwargs)
+                except PlanValidationError as exc:
+                    found.append(type(exc)(f"task {task.id}: {exc}"))
+        for task in self.tasks:
+            missing = sorted(d for d in task.deps if d not in ids)
+            if missing:
+                found.append(
+                    DanglingReferenceError(f"task {task.id} references missing task(s) {missing}")
+                )
+        cycle = _find_cycle(self.tasks)
+        if cycle is not None:
+            path = " -> ".join(f"${t}" for t in cycle)
+            found.append(CycleError(f"dependencies form a cycle: {path}"))
+        else:
+            for task in self.tasks:
+                later = sorted(d for d in task.deps if d in ids and d >= task.id)
+                if later:
+                    found.append(
+                        DanglingReferenceError(
+                            f"task {task.id} references later task(s) {later}; "
+                            "a task may only use results of earlier tasks"
+                        )
+                    )
+        return found
+
+    def validate(self, tools: Mapping[str, Tool]) -> None:
+        """Check the plan is a valid DAG over ``tools``.
+
+        Raises:
+            DuplicateTaskError: an id repeats or does not increase.
+            UnknownToolError: a task names a tool not in ``tools``.
+            ArityError: a task's arguments do not bind to its tool's signature.
+            DanglingReferenceError: a reference names a missing task, or a later one.
+            CycleError: the references form a cycle (only possible in hand-built plans).
+        """
+        problems = self.errors(tools)
+        if problems:
+            raise problems[0]
+
+
+def _find_cycle(tasks: tuple[Task, ...]) -> list[TaskId] | None:
+    """A dependency cycle among ``tasks`` as a list of ids (first repeated at the end), or None."""
+    by_id = {t.id: t for t in tasks}
+    state: dict[TaskId, int] = {}  # 1 = on the stack, 2 = finished
+    for root in by_id:
+        if root in state:
+            continue
+        stack: list[tuple[TaskId, Iterator[TaskId]]] = [(root, iter(sorted(by_id[root].deps)))]
+        state[root] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif child in by_id and state.get(child) == 1:
+                path = [n for n, _ in stack]
+                return [*path[path.index(child) :], child]
+            elif child in by_id and child not in state:
+                state[child] = 1
+                stack.append((child, iter(sorted(by_id[child].deps))))
+    return None
+
+
+_WHOLE_REF = re.compile(r"^\s*\$(?:\{(\d+)\}|(\d+))\s*$")
+_ANY_REF = re.compile(r"\$(?:\{(\d+)\}|(\d+))")
+_MAGNITUDE = re.compile(
+    r"\s*(?:thousand|million|billion|trillion|mn|bn|k|m|b|t|dollars?|usd)\b", re.IGNORECASE
+)
+_NUMBER_TAIL = re.compile(r"[\w%]|[.,]\d")
+
+
+def _bare_is_reference(
+    text: str, start: int, end: int, task_id: int, earlier: Container[int]
+) -> bool:
+    """Rule 4 of the module docstring for a bare ``$N`` at ``text[start:end]``."""
+    if task_id not in earlier:
+        return False
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "$"):
+        return False
+    if _NUMBER_TAIL.match(text, end):
+        return False
+    return _MAGNITUDE.match(text, end) is None
+
+
+def parse_references(text: str, earlier: Container[int]) -> str | Ref | Template:
+    """Apply the module's reference rule to one string argument.
+
+    Args:
+        text: the string literal's value, as written in the plan.
+        earlier: ids of the tasks before the current one.
+
+    Returns:
+        ``text`` unchanged when it holds no reference, a :class:`Ref` when the whole string is
+        one, else a :class:`Template`.
+
+    Raises:
+        DanglingReferenceError: a whole-string reference or a ``${N}`` names a task that is not
+            earlier in the plan.
+    """
+    if "$" not in text:
+        return text
+    whole = _WHOLE_REF.match(text)
+    if whole:
+        task_id = int(whole.group(1) or whole.group(2))
+        if task_id not in earlier:
+            raise DanglingReferenceError(f"{text!r} references task {task_id}, not an earlier task")
+        return Ref(TaskId(task_id))
+    parts: list[str | Ref] = []
+    last = 0
+    for match in _ANY_REF.finditer(text):
+        braced = match.group(1)
+        if braced is not None:
+            task_id = int(braced)
+            if task_id not in earlier:
+                raise DanglingReferenceError(
+                    f"{match.group(0)} in {text!r} references task {task_id}, not an earlier task"
+                )
+        else:
+            task_id = int(match.group(2))
+            if not _bare_is_reference(text, match.start(), match.end(), task_id, earlier):
+                continue
+        if match.start() > last:
+            parts.append(text[last : match.start()])
+        parts.append(Ref(TaskId(task_id)))
+        last = match.end()
+    if not parts:
+        return text
+    if last < len(text):
+        parts.append(text[last:])
+    return Template(tuple(parts))

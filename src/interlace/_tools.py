@@ -1,0 +1,355 @@
+"""Tools: a plain Python callable plus what a planner needs to know to call it.
+
+A :class:`Tool` wraps a sync or async function. Its argument schema (JSON Schema, the shape
+OpenAI-style function calling uses for ``parameters``) is derived from the signature's type
+hints with pydantic, and per-argument descriptions come from a Google-style ``Args:`` section
+of the docstring. The first paragraph of the docstring is the tool's description.
+
+Calling a tool (:meth:`Tool.invoke`) validates the arguments against the schema in pydantic's
+*lax* mode: values that convert losslessly are accepted and converted (``"3"`` for an ``int``
+becomes ``3``; ``3`` for a ``float`` becomes ``3.0``), anything else is a
+:class:`~interlace.ToolArgumentError` naming the tool, the argument and the expected type. Sync
+functions run in a worker thread (``anyio.to_thread``) so the event loop is never blocked;
+exceptions become :class:`~interlace.ToolExecutionError` (original as ``__cause__``) and an
+exceeded timeout becomes :class:`~interlace.ToolTimeoutError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+import anyio
+import anyio.to_thread
+import pydantic
+
+from interlace._errors import (
+    ArityError,
+    ToolArgumentError,
+    ToolExecutionError,
+    ToolTimeoutError,
+    UsageError,
+)
+
+__all__ = ["Tool", "tool"]
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters)\s*:\s*$")
+_SECTION_HEADER = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
+_ARG_LINE = re.compile(r"^\s*\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_FIELD_PREFIX = "f_"  # model field names are prefixed so "schema"/"json" cannot clash
+
+
+def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into (description, {argument: description})."""
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    args: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and lines[i].strip() and not _ARGS_HEADER.match(lines[i]):
+        summary.append(lines[i].strip())
+        i += 1
+    in_args = False
+    current: str | None = None
+    arg_indent = 0
+    for line in lines[i:]:
+        if _ARGS_HEADER.match(line):
+            in_args, current = True, None
+            continue
+        if not in_args:
+            continue
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0 and _SECTION_HEADER.match(line):
+            in_args = False
+            continue
+        match = _ARG_LINE.match(line)
+        if match and (current is None or indent <= arg_indent):
+            current, arg_indent = match.group(1), indent
+            args[current] = match.group(2).strip()
+        elif current is not None:
+            args[current] = f"{args[current]} {line.strip()}".strip()
+    return " ".join(summary), args
+
+
+def _type_name(annotation: Any) -> str:
+    """A short human-readable name for a type hint (``int``, ``list[str]``)."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return "any"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _strip_titles(schema: Any) -> Any:
+    """Remove pydantic's auto-generated ``title`` keys (noise in a prompt)."""
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Tool:
+    """A callable the planner may use, with its name, description and argument schema.
+
+    Build one with :meth:`Tool.from_function` or the :func:`tool` decorator.
+
+    Attributes:
+        fn: the wrapped function (sync or async).
+        name: the name the planner writes (``search`` in ``1. search("x")``).
+        description: one paragraph shown to the planner.
+        parameters: JSON Schema of the arguments (``{"type": "object", "properties": ...}``).
+        signature: the function's signature (with resolved type hints).
+        examples: in-context example lines for the planner prompt, verbatim.
+        timeout: seconds a call may take, or ``None`` to use the run's default timeout.
+    """
+
+    fn: Callable[..., Any]
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    signature: inspect.Signature
+    examples: tuple[str, ...] = ()
+    timeout: float | None = None
+    _model: type[pydantic.BaseModel] = field(repr=False)
+    _is_async: bool = field(repr=False)
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        examples: Sequence[str] = (),
+    ) -> Tool:
+        """Wrap ``fn`` (sync or async) as a tool.
+
+        Args:
+            fn: the function; its type hints give the schema, its docstring the descriptions.
+            name: tool name; defaults to ``fn.__name__``.
+            description: overrides the docstring's first paragraph.
+            timeout: seconds a call may take (``None``: the run's default applies).
+            examples: in-context example plan lines for the planner prompt.
+
+        Raises:
+            UsageError: ``fn`` is not callable, the name is not an identifier, or a type hint
+                cannot be turned into a schema.
+        """
+        if not callable(fn):
+            raise UsageError(f"Tool.from_function expects a function, got {fn!r}")
+        tool_name: str = name or str(getattr(fn, "__name__", ""))
+        if not tool_name.isidentifier():
+            raise UsageError(f"tool name must be an identifier, got {tool_name!r}: pass name=...")
+        doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn))
+        signature = _resolved_signature(fn)
+        model = _argument_model(tool_name, signature, arg_docs)
+        try:
+            schema = _strip_titles(model.model_json_schema(by_alias=True))
+        except pydantic.PydanticUserError as exc:  # pragma: no cover - exotic hints
+            raise UsageError(f"cannot build a JSON schema for tool {tool_name!r}: {exc}") from exc
+        schema.setdefault("properties", {})
+        return cls(
+            fn=fn,
+            name=tool_name,
+            description=description if description is not None else doc_description,
+            parameters=schema,
+            signature=signature,
+            examples=tuple(examples),
+            timeout=timeout,
+            _model=model,
+            _is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
+        )
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Bind positional and keyword arguments to the signature (no type checks).
+
+        Returns:
+            ``{parameter name: value}`` for the arguments given (defaults not filled in).
+
+        Raises:
+            ArityError: too many/few positional arguments, or an unknown or repeated keyword.
+        """
+        try:
+            return dict(self.signature.bind(*args, **kwargs).arguments)
+        except TypeError as exc:
+            raise ArityError(f"arguments do not fit {self.name}{self.signature}: {exc}") from None
+
+    def validate(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
+        """Bind and type-check arguments; returns the bound (and lax-converted) arguments.
+
+        Raises:
+            ArityError: the arguments do not bind to the signature.
+            ToolArgumentError: a value does not fit its parameter's type.
+        """
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ArityError(f"arguments do not fit {self.name}{self.signature}: {exc}") from None
+        if not bound.arguments:
+            return bound
+        try:
+            checked = self._model.model_validate(bound.arguments)
+        except pydantic.ValidationError as exc:
+            raise self._argument_error(exc) from None
+        for key in bound.arguments:
+            bound.arguments[key] = getattr(checked, _FIELD_PREFIX + key)
+        return bound
+
+    async def invoke(
+        self,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - enforced with anyio.fail_after
+    ) -> Any:
+        """Validate the arguments, call the function and return its value.
+
+        Sync functions run in a worker thread; on timeout that thread is abandoned (Python
+        cannot kill it) and the call fails at once.
+
+        Args:
+            args: positional arguments.
+            kwargs: keyword arguments.
+            timeout: seconds; ``None`` uses :attr:`timeout` (and no limit if that is ``None``).
+
+        Raises:
+            ArityError: the arguments do not bind to the signature.
+            ToolArgumentError: an argument does not fit the schema.
+            ToolExecutionError: the function raised (the original is ``__cause__``).
+            ToolTimeoutError: the call took longer than the timeout.
+        """
+        bound = self.validate(args, kwargs)
+        limit = timeout if timeout is not None else self.timeout
+        try:
+            with anyio.fail_after(limit):
+                return await self._call(bound)
+        except TimeoutError:
+            raise ToolTimeoutError(f"tool {self.name!r} timed out after {limit} s") from None
+
+    async def _call(self, bound: inspect.BoundArguments) -> Any:
+        """Run the function; convert its exceptions (not cancellation) to ToolExecutionError."""
+        try:
+            if self._is_async:
+                return await typing.cast(Awaitable[Any], self.fn(*bound.args, **bound.kwargs))
+            call = functools.partial(self.fn, *bound.args, **bound.kwargs)
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except Exception as exc:
+            message = f"tool {self.name!r} raised {type(exc).__name__}: {exc}"
+            raise ToolExecutionError(message) from exc
+
+    def _argument_error(self, exc: pydantic.ValidationError) -> ToolArgumentError:
+        first = exc.errors()[0]
+        loc = first.get("loc", ())
+        arg = str(loc[0]) if loc else "?"
+        param = self.signature.parameters.get(arg)
+        expected = _type_name(param.annotation) if param is not None else "?"
+        return ToolArgumentError(
+            f"tool {self.name!r}: argument {arg!r} expects {expected}, "
+            f"got {first.get('input')!r} ({first.get('msg')})"
+        )
+
+    def render(self) -> str:
+        """One line for a planner prompt: ``name(arg: type, ...) - description``."""
+        parts = []
+        for param in self.signature.parameters.values():
+            text = f"{param.name}: {_type_name(param.annotation)}"
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                text = "*" + text
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                text = "**" + text
+            elif param.default is not inspect.Parameter.empty:
+                text += f" = {param.default!r}"
+            parts.append(text)
+        head = f"{self.name}({', '.join(parts)})"
+        return f"{head} - {self.description}" if self.description else head
+
+
+def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """The signature with string annotations (``from __future__ import annotations``) resolved."""
+    signature = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward refs: keep what inspect saw
+        hints = {}
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+    ]
+    return signature.replace(parameters=params, return_annotation=hints.get("return", Any))
+
+
+def _argument_model(
+    tool_name: str, signature: inspect.Signature, arg_docs: Mapping[str, str]
+) -> type[pydantic.BaseModel]:
+    """A pydantic model with one field per parameter (aliased to the parameter name)."""
+    fields: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        annotation: Any = Any if param.annotation is inspect.Parameter.empty else param.annotation
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            annotation = tuple[annotation, ...]
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            annotation = dict[str, annotation]
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            default = None
+        fields[_FIELD_PREFIX + param.name] = (
+            annotation,
+            pydantic.Field(default, alias=param.name, description=arg_docs.get(param.name)),
+        )
+    try:
+        return pydantic.create_model(
+            f"{tool_name}_arguments",
+            __config__=pydantic.ConfigDict(arbitrary_types_allowed=True),
+            **fields,
+        )
+    except (pydantic.PydanticUserError, TypeError) as exc:
+        raise UsageError(f"cannot build an argument schema for tool {tool_name!r}: {exc}") from exc
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    examples: Sequence[str] = (),
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    examples: Sequence[str] = (),
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Decorator form of :meth:`Tool.from_function`: ``@tool`` or ``@tool(timeout=5.0)``.
+
+    Raises:
+        UsageError: see :meth:`Tool.from_function`.
+    """
+    if fn is not None:
+        return Tool.from_function(fn)
+
+    def decorate(func: Callable[..., Any]) -> Tool:
+        return Tool.from_function(
+            func, name=name, description=description, timeout=timeout, examples=examples
+        )
+
+    return decorate
