@@ -37,12 +37,15 @@ class Action:
     Attributes:
         name: the action or tool name as written (``"Finish"``, ``"search"``, ...).
         argument: the raw text between the outermost brackets (after ``:`` for ``Name: text``).
+        style: how the argument was written: ``"call"`` (``Name(...)``), ``"brackets"``
+            (``Name[...]``) or ``"colon"`` (``Name: ...``).
         closed: whether the closing bracket was found (``False`` when the output was cut off).
         line: the whole action text, for error messages and repeat detection.
     """
 
     name: str
     argument: str
+    style: Literal["call", "brackets", "colon"]
     closed: bool
     line: str
 
@@ -96,12 +99,12 @@ def _read_body(body: str) -> Action | None:
         return None
     name, opener, rest = match.group("name"), match.group("open"), match.group("rest")
     if opener == ":":
-        return Action(name=name, argument=rest.strip(), closed=True, line=body)
-    closer = _CLOSE[opener]
-    end = rest.rfind(closer)
-    if end < 0:
-        return Action(name=name, argument=rest.strip(), closed=False, line=body)
-    return Action(name=name, argument=rest[:end].strip(), closed=True, line=body)
+        return Action(name=name, argument=rest.strip(), style="colon", closed=True, line=body)
+    style: Literal["call", "brackets"] = "call" if opener == "(" else "brackets"
+    end = rest.rfind(_CLOSE[opener])
+    closed = end >= 0
+    argument = (rest[:end] if closed else rest).strip()
+    return Action(name=name, argument=argument, style=style, closed=closed, line=body)
 
 
 def parse_joiner_output(text: str) -> JoinDecision | None:

@@ -1,0 +1,210 @@
+"""ReAct: the sequential baseline (Yao et al. 2022, arXiv 2210.03629).
+
+One LLM turn per step: the model writes ``Thought: ...`` and ``Action: tool("arg")`` and stops at
+``Observation:``; the tool runs; its result comes back as the next message ``Observation: ...``.
+The loop ends at ``Action: Finish(answer)`` or after ``max_steps`` turns, when one more turn is
+spent asking for a final answer. LLMCompiler's paper (Kim et al. 2023, §5) compares against it.
+
+Guards for small models: an action identical to an earlier one is not run again (the model is
+told so); an unknown tool, an unreadable action or a failing tool becomes an observation; the
+answer is never empty when the model wrote anything.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from interlace._errors import PlanValidationError, ToolError, UsageError
+from interlace._tools import Tool
+from interlace.agents._common import RunMeter, clip, with_stop
+from interlace.agents._parse import Action, fallback_answer, find_action, strip_quotes
+from interlace.agents._prompts import FINISH_NUDGE, react_system
+from interlace.agents._result import RunResult
+from interlace.llm._base import LLM, GenerationConfig, Message
+
+__all__ = ["ReAct", "parse_call"]
+
+_STOP = ("Observation:", "\nQuestion:")
+_DEFAULT_CONFIG = GenerationConfig(max_tokens=200, stop=_STOP)
+
+
+def parse_call(action: Action, tool: Tool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments of ``action`` for ``tool``, read as Python literals.
+
+    ``search[Paris]``, ``search: Paris`` and an unquoted ``search(Paris)`` are read as one string
+    argument when the tool takes exactly one parameter.
+
+    Raises:
+        ValueError: the arguments are not Python literals.
+    """
+    single = len(tool.signature.parameters) == 1
+    if action.style != "call":
+        return (strip_quotes(action.argument),), {}
+    try:
+        node = ast.parse(f"f({action.argument})", mode="eval").body
+        if not isinstance(node, ast.Call):  # pragma: no cover - f(...) always parses as a call
+            raise ValueError(action.argument)
+        args = tuple(ast.literal_eval(arg) for arg in node.args)
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+    except (SyntaxError, ValueError, TypeError) as exc:
+        if single and action.argument.strip():
+            return (strip_quotes(action.argument),), {}
+        raise ValueError(f"arguments are not Python literals: {action.argument!r}") from exc
+    return args, kwargs
+
+
+class ReAct:
+    """The ReAct agent: think, call one tool, observe, repeat.
+
+    Args:
+        llm: the language model.
+        tools: the tools it may call (names must be unique).
+        examples: few-shot examples in the ReAct format, ``###``-separated.
+        max_steps: tool-calling turns before a final answer is forced (>= 1).
+        config: generation settings per turn; ``"Observation:"`` is always a stop sequence.
+        tool_timeout: seconds a tool call may take when the tool sets no timeout of its own.
+
+    Raises:
+        UsageError: ``max_steps < 1`` or two tools share a name.
+    """
+
+    name = "react"
+
+    def __init__(
+        self,
+        llm: LLM,
+        tools: Sequence[Tool],
+        *,
+        examples: str = "",
+        max_steps: int = 8,
+        config: GenerationConfig = _DEFAULT_CONFIG,
+        tool_timeout: float | None = 60.0,
+    ) -> None:
+        if max_steps < 1:
+            raise UsageError(f"ReAct(max_steps={max_steps}): max_steps must be at least 1")
+        self.tools: Mapping[str, Tool] = {t.name: t for t in tools}
+        if len(self.tools) != len(tools):
+            raise UsageError(f"ReAct: tool names must be unique, got {[t.name for t in tools]}")
+        self.llm = llm
+        self.max_steps = max_steps
+        self.config = with_stop(config, *_STOP)
+        self.tool_timeout = tool_timeout
+        self.system = react_system(list(tools), examples)
+
+    async def run(self, question: str) -> RunResult:
+        """Answer ``question``.
+
+        Returns:
+            The result; ``rounds`` is the number of LLM turns, ``details["steps"]`` the transcript
+            of (thought-and-action text, observation) pairs.
+
+        Raises:
+            LLMError: the backend failed. Tool failures become observations instead.
+        """
+        meter = RunMeter()
+        messages = [
+            Message(role="system", content=self.system),
+            Message(role="user", content=f"Question: {question}"),
+        ]
+        seen: dict[str, int] = {}
+        steps: list[dict[str, str]] = []
+        for step in range(1, self.max_steps + 1):
+            completion = await meter.complete(self.llm, messages, self.config, "react")
+            text = completion.text.strip()
+            messages.append(Message(role="assistant", content=text))
+            action = find_action(text)
+            if action is not None and action.name.lower() == "finish":
+                answer = strip_quotes(action.argument)
+                if answer:
+                    steps.append({"text": text, "observation": ""})
+                    return self._result(meter, question, answer, step, steps)
+            observation = await self._observe(action, text, step, seen, meter)
+            steps.append({"text": text, "observation": observation})
+            messages.append(Message(role="user", content=f"Observation: {observation}"))
+        answer = await self._force_finish(meter, messages, steps)
+        return self._result(meter, question, answer, self.max_steps + 1, steps)
+
+    async def _observe(
+        self, action: Action | None, text: str, step: int, seen: dict[str, int], meter: RunMeter
+    ) -> str:
+        """Run the step's action (unless it is a repeat) and return the observation text."""
+        if action is None or action.name.lower() == "finish":
+            meter.errors.append(f"step {step}: no readable action in {clip(text, 200)!r}")
+            return 'No action found. Write Action: tool("argument") or Action: Finish(answer).'
+        tool = self.tools.get(action.name)
+        if tool is None:
+            meter.errors.append(f"step {step}: unknown tool {action.name!r}")
+            return (
+                f"There is no tool named {action.name}. Use one of: {', '.join(self.tools)}, "
+                "or Action: Finish(answer)."
+            )
+        try:
+            args, kwargs = parse_call(action, tool)
+        except ValueError as exc:
+            meter.errors.append(f"step {step}: {exc}")
+            return f"Could not read the arguments of {action.line}: {exc}"
+        key = f"{tool.name}{args!r}{sorted(kwargs.items())!r}"
+        if key in seen:
+            meter.errors.append(f"step {step}: repeated the action of step {seen[key]}")
+            return (
+                f"You already did {action.line} at step {seen[key]}; its result is above. "
+                "Use it, try something different, or write Action: Finish(answer)."
+            )
+        seen[key] = step
+        return await self._invoke(tool, args, kwargs, step, meter)
+
+    async def _invoke(
+        self,
+        tool: Tool,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        step: int,
+        meter: RunMeter,
+    ) -> str:
+        meter.tool_calls += 1
+        timeout = tool.timeout if tool.timeout is not None else self.tool_timeout
+        with meter.trace.span("tool", tool.name, task_id=step) as attrs:
+            try:
+                value = await tool.invoke(args, kwargs, timeout=timeout)
+            except (ToolError, PlanValidationError) as exc:
+                attrs["outcome"] = "failed"
+                meter.errors.append(f"step {step}: {tool.name} failed: {exc}")
+                return f"Error: {type(exc).__name__}: {exc}"
+            attrs["outcome"] = "succeeded"
+        return clip(str(value))
+
+    async def _force_finish(
+        self, meter: RunMeter, messages: list[Message], steps: list[dict[str, str]]
+    ) -> str:
+        """One extra turn asking for ``Finish(...)``; falls back to text, then observations."""
+        meter.errors.append(f"reached max_steps={self.max_steps}: forced a final answer")
+        last = messages[-1]
+        nudge = f"{last.content}\n\nYou are out of steps. {FINISH_NUDGE}"
+        messages[-1] = Message(role="user", content=nudge)
+        completion = await meter.complete(self.llm, messages, self.config, "react-final")
+        action = find_action(completion.text)
+        if action is not None and action.name.lower() == "finish":
+            answer = strip_quotes(action.argument)
+            if answer:
+                return answer
+        answer = fallback_answer(completion.text)
+        if not answer:
+            useful = [s["observation"] for s in steps if s["observation"]]
+            answer = clip(useful[-1], 300) if useful else "unknown"
+        meter.errors.append(f"no Finish(...) in the final turn; answered {answer!r}")
+        return answer
+
+    def _result(
+        self,
+        meter: RunMeter,
+        question: str,
+        answer: str,
+        rounds: int,
+        steps: list[dict[str, str]],
+    ) -> RunResult:
+        details = {"steps": steps}
+        return meter.result(
+            question=question, answer=answer, method=self.name, rounds=rounds, details=details
+        )
