@@ -120,6 +120,8 @@ class Completion:
         finish_reason: ``"stop"`` (stop sequence or end of text), ``"length"`` (hit
             ``max_tokens``) or ``"cancelled"``.
         cost_usd: price of this request in US dollars (0.0 for local models).
+        usage_exact: ``False`` when the backend could not report usage (an OpenAI-compatible
+            server that sends no usage chunk); ``usage`` is then all zeros, not an estimate.
     """
 
     text: str
@@ -128,6 +130,7 @@ class Completion:
     timing: Timing
     finish_reason: FinishReason = "stop"
     cost_usd: float = 0.0
+    usage_exact: bool = True
 
 
 StreamItem = TextDelta | Completion
