@@ -1,0 +1,62 @@
+"""CML: the call/interrupt/trap language of AsyncLM, its token monitor and interrupt manager."""
+
+from interlace.cml._grammar import (
+    CALL,
+    END,
+    HEAD,
+    INTR,
+    TRAP,
+    TRAP_BLOCK,
+    Call,
+    CallId,
+    format_call,
+    format_interrupt,
+    parse_call,
+    parse_call_body,
+    truncate,
+)
+from interlace.cml._interrupts import CallResult, InterruptManager, KVPolicy, choose_kv_policy
+from interlace.cml._latency import LatencyModel, latency_model
+from interlace.cml._monitor import (
+    BlockError,
+    CallEvent,
+    MonitorEvent,
+    TextEvent,
+    TokenMask,
+    TokenMonitor,
+    TrapEvent,
+)
+from interlace.cml._runtime import CMLLoop, EngineDecoder, LoopResult, StreamDecoder
+
+__all__ = [
+    "CALL",
+    "END",
+    "HEAD",
+    "INTR",
+    "TRAP",
+    "TRAP_BLOCK",
+    "BlockError",
+    "CMLLoop",
+    "Call",
+    "CallEvent",
+    "CallId",
+    "CallResult",
+    "EngineDecoder",
+    "InterruptManager",
+    "KVPolicy",
+    "LatencyModel",
+    "LoopResult",
+    "MonitorEvent",
+    "StreamDecoder",
+    "TextEvent",
+    "TokenMask",
+    "TokenMonitor",
+    "TrapEvent",
+    "choose_kv_policy",
+    "format_call",
+    "format_interrupt",
+    "latency_model",
+    "parse_call",
+    "parse_call_body",
+    "truncate",
+]

@@ -1,0 +1,220 @@
+"""The CML grammar: control blocks, their serializer and their parser.
+
+CML (AsyncLM, Gim, Lee, Zhong 2024, arXiv 2412.07017, Section 3.1) embeds function calling in the
+model's own token stream with three control blocks::
+
+    [CALL] job1 [HEAD] get_weather(city="Paris") [END]     written by the model: start a call
+    [INTR] job1 [HEAD] {"temp": 12} [END]                   written by the runtime only: a result
+    [TRAP][END]                                             written by the model: wait for a result
+
+``[HEAD]`` separates the metadata (a call id following Python identifier rules) from the body.
+A call body is Python call syntax, parsed with :mod:`ast` (arguments must be literals, read with
+``ast.literal_eval``; nothing is ever evaluated), or JSON ``{"name": ..., "arguments": {...}}``.
+A body cannot contain the text ``[END]``: the first ``[END]`` closes the block.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+from interlace._errors import CMLError
+
+CallId = NewType("CallId", str)
+
+CALL = "[CALL]"
+INTR = "[INTR]"
+TRAP = "[TRAP]"
+HEAD = "[HEAD]"
+END = "[END]"
+#: Markers that open a block.
+OPENERS = (CALL, INTR, TRAP)
+#: Every marker of the grammar.
+MARKERS = (CALL, INTR, TRAP, HEAD, END)
+#: The text of a trap block, as the model writes it.
+TRAP_BLOCK = f"{TRAP}{END}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Call:
+    """One function call the model wrote in a ``[CALL]`` block.
+
+    Attributes:
+        id: the call id from the block's metadata.
+        name: the function name (dotted names such as ``math.hypot`` are allowed).
+        args: positional argument values (Python literals).
+        kwargs: keyword argument values (Python literals).
+        text: the block as written, ``[CALL]`` to ``[END]`` inclusive.
+    """
+
+    id: CallId
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+def is_call_id(text: str) -> bool:
+    """Whether ``text`` is a valid call id (Python identifier rules, keywords allowed)."""
+    return text.isidentifier()
+
+
+def _dotted_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted_name(node.value)}.{node.attr}"
+    raise CMLError(f"call target must be a (dotted) name, got {ast.dump(node)}")
+
+
+def _literal(node: ast.expr, source: str) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+        snippet = ast.get_source_segment(source, node) or ast.dump(node)
+        raise CMLError(f"argument {snippet!r} is not a literal value") from exc
+
+
+def _parse_python(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    try:
+        tree = ast.parse(body.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise CMLError(f"call body is not a Python call: {body!r}") from exc
+    node = tree.body
+    if not isinstance(node, ast.Call):
+        raise CMLError(f"call body must be `name(args)`, got {body!r}")
+    name = _dotted_name(node.func)
+    source = body.strip()
+    args = []
+    for arg in node.args:
+        if isinstance(arg, ast.Starred):
+            raise CMLError(f"*args are not allowed in a call body: {body!r}")
+        args.append(_literal(arg, source))
+    kwargs: dict[str, Any] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise CMLError(f"**kwargs are not allowed in a call body: {body!r}")
+        kwargs[kw.arg] = _literal(kw.value, source)
+    return name, tuple(args), kwargs
+
+
+def _parse_json(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise CMLError(f"call body is not valid JSON: {body!r}") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        raise CMLError(f'a JSON call body needs {{"name": str, "arguments": {{...}}}}: {body!r}')
+    arguments = obj.get("arguments", {})
+    if not isinstance(arguments, dict):
+        raise CMLError(f'"arguments" must be an object: {body!r}')
+    return obj["name"], (), dict(arguments)
+
+
+def parse_call_body(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    """Parse a call body into ``(name, args, kwargs)``.
+
+    Args:
+        body: ``fn(1, x="a")`` (Python call syntax, literal arguments only) or
+            ``{"name": "fn", "arguments": {"x": "a"}}`` (JSON).
+
+    Raises:
+        CMLError: the body is neither form, or an argument is not a literal.
+    """
+    text = body.strip()
+    if text.startswith("{"):
+        return _parse_json(text)
+    return _parse_python(text)
+
+
+def split_block(text: str) -> tuple[str, str, str]:
+    """Split a whole block ``[KIND] meta [HEAD] body [END]`` into ``(kind, meta, body)``.
+
+    ``meta`` and ``body`` are stripped; a block without ``[HEAD]`` has everything in ``meta``.
+
+    Raises:
+        CMLError: the text does not start with an opening marker or does not end with ``[END]``.
+    """
+    stripped = text.strip()
+    kind = next((m for m in OPENERS if stripped.startswith(m)), None)
+    if kind is None or not stripped.endswith(END):
+        raise CMLError(f"not a CML block: {text!r}")
+    inner = stripped[len(kind) : -len(END)]
+    meta, sep, body = inner.partition(HEAD)
+    if not sep:
+        return kind, meta.strip(), ""
+    return kind, meta.strip(), body.strip()
+
+
+def parse_call(text: str) -> Call:
+    """Parse one ``[CALL] id [HEAD] body [END]`` block.
+
+    Raises:
+        CMLError: not a call block, missing ``[HEAD]``, a bad id, or a bad body.
+    """
+    kind, meta, body = split_block(text)
+    if kind != CALL:
+        raise CMLError(f"expected a {CALL} block, got {kind}: {text!r}")
+    if HEAD not in text:
+        raise CMLError(f"a {CALL} block needs {HEAD} between the id and the call: {text!r}")
+    if not is_call_id(meta):
+        raise CMLError(f"call id {meta!r} is not an identifier (write e.g. `[CALL] job1 [HEAD]`)")
+    name, args, kwargs = parse_call_body(body)
+    return Call(id=CallId(meta), name=name, args=args, kwargs=kwargs, text=text.strip())
+
+
+def format_call(call_id: str, name: str, args: Sequence[Any] = (), **kwargs: Any) -> str:
+    """Serialize a call as a CML block: ``[CALL] id [HEAD] name(args) [END]``.
+
+    Raises:
+        CMLError: ``call_id`` is not an identifier.
+    """
+    if not is_call_id(call_id):
+        raise CMLError(f"call id {call_id!r} is not an identifier")
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{CALL} {call_id} {HEAD} {name}({', '.join(parts)}) {END}"
+
+
+def render_value(value: Any) -> str:
+    """Render a call result as interrupt text: strings as is, everything else as JSON or repr."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def truncate(text: str, max_tokens: int | None, count: Callable[[str], int] | None = None) -> str:
+    """Cut ``text`` to at most ``max_tokens`` tokens, marking the cut with ``...``.
+
+    Args:
+        text: the text to shorten.
+        max_tokens: token budget; ``None`` keeps everything.
+        count: a tokenizer's counting function; ``None`` estimates 4 characters per token.
+    """
+    if max_tokens is None:
+        return text
+    counter = count or (lambda s: (len(s) + 3) // 4)
+    if counter(text) <= max_tokens:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix whose count fits, leaving room for the marker
+        mid = (lo + hi + 1) // 2
+        if counter(text[:mid] + "...") <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "..."
+
+
+def format_interrupt(call_id: str, value: str) -> str:
+    """Serialize an interrupt block ``[INTR] id [HEAD] value [END]`` (the runtime writes these).
+
+    ``[END]`` inside ``value`` is neutralised so the block cannot be closed early.
+    """
+    safe = value.replace(END, "[END ]")
+    return f"{INTR} {call_id} {HEAD} {safe} {END}"

@@ -1,0 +1,303 @@
+"""The token monitor: a finite-state machine that recognises CML blocks as text streams in.
+
+AsyncLM (arXiv 2412.07017, Section 3.2) watches every decoded token with a small automaton. Ours
+works on characters, so it does not matter how the tokenizer cut the text: a marker split over
+several tokens (``[CA`` + ``LL]``) or merged with its neighbours (``][``, ``]\\n``) gives the same
+events. States::
+
+    TEXT ──[CALL]/[TRAP]──▶ META ──[HEAD]──▶ BODY ──[END]──▶ TEXT
+                             └──────────[END]──────────────▶ TEXT   (e.g. [TRAP][END])
+
+A ``[`` that might start a marker is held back (``pending``) until the marker is complete or ruled
+out; while anything is held back or a block is open, the monitor is in a *critical section* and
+the interrupt manager must not inject.
+
+:class:`TokenMask` turns a monitor state into the set of token ids the model must not sample
+(constrained decoding): the model can never write ``[INTR`` and cannot write a malformed block
+(only an identifier and whitespace between ``[CALL]`` and ``[HEAD]``, nothing but ``[END]`` after
+``[TRAP]``, no marker other than ``[END]`` inside a call body, no stray ``[HEAD]``/``[END]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from interlace._errors import CMLError
+from interlace.cml._grammar import CALL, END, HEAD, INTR, OPENERS, TRAP, Call, parse_call
+
+Mode = Literal["text", "meta", "body"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TextEvent:
+    """Plain text outside any block (the model's prose / final answer)."""
+
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallEvent:
+    """A complete, well-formed ``[CALL]`` block."""
+
+    call: Call
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrapEvent:
+    """A ``[TRAP][END]`` block: the model asks to wait for a result."""
+
+    text: str = "[TRAP][END]"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BlockError:
+    """A complete block that is malformed (the model's fault); ``text`` is the block as written."""
+
+    error: CMLError
+    text: str
+
+
+MonitorEvent = TextEvent | CallEvent | TrapEvent | BlockError
+
+_ID_CHARS = re.compile(r"^[\w\s]*$")
+_SPACE = re.compile(r"^\s*$")
+_MARKERS_BY_MODE: dict[Mode, tuple[str, ...]] = {
+    "text": (*OPENERS, HEAD, END),
+    "meta": (HEAD, END, *OPENERS),
+    "body": (END, *OPENERS, HEAD),
+}
+
+
+class TokenMonitor:
+    """Recognise CML blocks in streamed text.
+
+    Feed decoded text with :meth:`feed` (any chunking), get :data:`MonitorEvent` items back; call
+    :meth:`close` at end of generation. Adjacent :class:`TextEvent` items may be split differently
+    for different chunkings; concatenated they are always the same.
+
+    Attributes:
+        violation: set (to a reason) the first time the text breaks the constrained-decoding rules
+            (an ``[INTR]`` written by the model, a bad character in a call id, a stray marker).
+    """
+
+    def __init__(self) -> None:
+        self.mode: Mode = "text"
+        self.kind: str = ""
+        self.pending = ""
+        self.violation: str | None = None
+        self._text: list[str] = []
+        self._raw: list[str] = []
+        self._has_head = False
+        self._events: list[MonitorEvent] = []
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def critical(self) -> bool:
+        """True while a block is open or a possible marker is held back: do not inject now."""
+        return self.mode != "text" or bool(self.pending)
+
+    @property
+    def in_call(self) -> bool:
+        """True while a ``[CALL]`` block is open (the paper's critical section)."""
+        return self.mode != "text" and self.kind == CALL
+
+    def state_key(self) -> tuple[Mode, str, str]:
+        """``(mode, kind, pending)``: everything the decoding constraints depend on."""
+        return (self.mode, self.kind, self.pending)
+
+    @classmethod
+    def from_state(cls, key: tuple[Mode, str, str]) -> TokenMonitor:
+        """A fresh monitor in state ``key`` (for simulating candidate tokens)."""
+        monitor = cls()
+        monitor.mode, monitor.kind, monitor.pending = key
+        monitor._has_head = key[0] == "body"
+        if key[0] != "text":
+            monitor._raw = [key[1]] + ([HEAD] if key[0] == "body" else [])
+        return monitor
+
+    # -- feeding ---------------------------------------------------------------------------
+    def feed(self, chunk: str) -> list[MonitorEvent]:
+        """Consume ``chunk`` and return the events it completed, in order."""
+        for ch in chunk:
+            self._char(ch)
+        self._flush_text()
+        events, self._events = self._events, []
+        return events
+
+    def close(self) -> list[MonitorEvent]:
+        """End of generation: release held-back text; an unterminated block becomes an error."""
+        if self.mode == "text":
+            self._text.append(self.pending)
+            self.pending = ""
+            self._flush_text()
+        else:
+            raw = "".join(self._raw) + self.pending
+            err = CMLError(f"generation ended inside an unterminated {self.kind} block: {raw!r}")
+            self._events.append(BlockError(error=err, text=raw))
+            self.mode, self.kind, self.pending, self._raw = "text", "", "", []
+        events, self._events = self._events, []
+        return events
+
+    def _char(self, ch: str) -> None:
+        if self.pending:
+            candidate = self.pending + ch
+            markers = _MARKERS_BY_MODE[self.mode]
+            if candidate in markers:
+                self.pending = ""
+                self._marker(candidate)
+                return
+            if any(m.startswith(candidate) for m in markers):
+                self.pending = candidate
+                if len(candidate) >= 2 and INTR.startswith(candidate):
+                    self._violate(f"the model may not write {INTR}")
+                return
+            held, self.pending = self.pending, ""
+            self._content(held)
+        if ch == "[":
+            self.pending = "["
+        else:
+            self._content(ch)
+
+    def _content(self, text: str) -> None:
+        if self.mode == "text":
+            self._text.append(text)
+            return
+        self._raw.append(text)
+        if self.mode == "meta":
+            pattern = _SPACE if self.kind == TRAP else _ID_CHARS
+            if not pattern.match(text):
+                self._violate(f"{text!r} is not allowed between {self.kind} and {HEAD}")
+
+    def _marker(self, marker: str) -> None:
+        if self.mode == "text":
+            if marker in (HEAD, END):
+                self._violate(f"stray {marker} outside a block")
+                self._text.append(marker)
+                return
+            self._flush_text()
+            if marker == INTR:
+                self._violate(f"the model may not write {INTR}")
+            self.mode, self.kind, self._raw, self._has_head = "meta", marker, [marker], False
+            return
+        if marker == HEAD and self.mode == "meta" and self.kind != TRAP:
+            self.mode, self._has_head = "body", True
+            self._raw.append(marker)
+            return
+        if marker == END:
+            if self.kind == CALL and not self._has_head:
+                self._violate(f"{CALL} block closed without {HEAD}")
+            self._raw.append(marker)
+            self._finish("".join(self._raw))
+            return
+        self._violate(f"{marker} is not allowed inside a {self.kind} block")
+        self._raw.append(marker)
+
+    def _finish(self, raw: str) -> None:
+        kind = self.kind
+        self.mode, self.kind, self._raw, self._has_head = "text", "", [], False
+        event: MonitorEvent
+        if kind == TRAP:
+            inner = raw[len(TRAP) : -len(END)]
+            if inner.strip():
+                err = CMLError(f"a trap block must be empty, got {raw!r}")
+                event = BlockError(error=err, text=raw)
+            else:
+                event = TrapEvent(text=raw)
+        elif kind == INTR:
+            err = CMLError(f"only the runtime may write {INTR} blocks: {raw!r}")
+            event = BlockError(error=err, text=raw)
+        else:
+            try:
+                event = CallEvent(call=parse_call(raw))
+            except CMLError as exc:
+                event = BlockError(error=exc, text=raw)
+        self._events.append(event)
+
+    def _flush_text(self) -> None:
+        if self._text:
+            text = "".join(self._text)
+            self._text = []
+            if text:
+                self._events.append(TextEvent(text=text))
+
+    def _violate(self, reason: str) -> None:
+        if self.violation is None:
+            self.violation = reason
+
+
+def violates(key: tuple[Mode, str, str], text: str) -> bool:
+    """Whether writing ``text`` from monitor state ``key`` breaks the CML decoding rules.
+
+    Only structure counts (markers, id characters); a call body that will not parse is left to
+    the parser, since the simulation does not see the body written so far.
+    """
+    monitor = TokenMonitor.from_state(key)
+    monitor.feed(text)
+    return monitor.violation is not None
+
+
+class TokenMask:
+    """Per-state sets of forbidden token ids for constrained CML decoding (cached per state).
+
+    Only tokens whose text contains ``[`` can open or close a marker, so from a clean state only
+    those (precomputed once) are simulated; inside ``[CALL] ... [HEAD]`` the allowed set is the
+    identifier-and-whitespace tokens (precomputed once) plus valid bracket tokens.
+
+    Args:
+        vocab: the text of every token id (``vocab[i]`` for id ``i``; partial UTF-8 decoded with
+            replacement).
+        eos: end-of-sequence token id; forbidden while a block is open.
+    """
+
+    def __init__(self, vocab: Sequence[str], *, eos: int | None = None) -> None:
+        self._vocab = vocab
+        self._eos = eos
+        self._bracket = [i for i, t in enumerate(vocab) if "[" in t]
+        self._idlike = frozenset(i for i, t in enumerate(vocab) if t and _ID_CHARS.match(t))
+        self._spaces = frozenset(i for i, t in enumerate(vocab) if t and _SPACE.match(t))
+        self._empty = frozenset(i for i, t in enumerate(vocab) if not t)
+        self._by_first: dict[str, list[int]] = {}
+        for i, t in enumerate(vocab):
+            if t:
+                self._by_first.setdefault(t[0], []).append(i)
+        self._cache: dict[tuple[Mode, str, str], frozenset[int]] = {}
+
+    def forbidden(self, monitor: TokenMonitor) -> frozenset[int]:
+        """Token ids the model must not sample next, given the monitor's current state."""
+        key = monitor.state_key()
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._compute(key)
+            self._cache[key] = cached
+        return cached
+
+    def _continuers(self, mode: Mode, pending: str) -> list[int]:
+        """Tokens whose first character could extend the held-back marker prefix."""
+        nexts = {m[len(pending)] for m in _MARKERS_BY_MODE[mode] if m.startswith(pending)}
+        return [i for ch in nexts for i in self._by_first.get(ch, ())]
+
+    def _compute(self, key: tuple[Mode, str, str]) -> frozenset[int]:
+        mode, kind, pending = key
+        vocab = self._vocab
+        # Tokens that do not extend a held-back prefix release it as plain content: for
+        # text/body that is the clean state's verdict; inside meta a bare "[" is never valid.
+        pool = self._continuers(mode, pending) if pending else self._bracket
+        if mode == "meta":  # allow-list: identifier/space tokens, valid bracket continuations
+            base = self._spaces if kind == TRAP else self._idlike
+            allowed = set() if pending else set(base)
+            allowed.update(i for i in pool if vocab[i] and not violates(key, vocab[i]))
+            bad = set(range(len(vocab))) - allowed
+        else:
+            if pending:
+                pool_set = set(pool)
+                clean = self.forbidden(TokenMonitor.from_state((mode, kind, "")))
+                bad = {i for i in clean if i not in pool_set}
+            else:
+                bad = set()
+            bad.update(i for i in pool if vocab[i] and violates(key, vocab[i]))
+        if mode != "text" and self._eos is not None:
+            bad.add(self._eos)
+        return frozenset(bad)

@@ -1,0 +1,413 @@
+"""The CML decode loop shared by AsyncLM and its baselines.
+
+One loop drives every method; only the *policy* (when calls start and when decoding waits)
+differs, so the four methods share prompts, tools, model and measurements (AsyncLM, arXiv
+2412.07017, Section 4):
+
+``sync``           a completed ``[CALL]`` starts at once; decoding waits for its result.
+``sync-parallel``  calls are collected; at ``[TRAP][END]`` or end of sequence all of them start
+                   together and decoding waits for all.
+``async``          a completed ``[CALL]`` starts at once; decoding goes on; results are injected
+                   at the next step outside a critical section; ``[TRAP][END]`` waits for one.
+
+End of sequence while calls are outstanding is an *implicit trap*: the loop waits for the
+results, injects them and lets the model go on (a model that stops right after its calls would
+otherwise never see them). Decoding runs through a :class:`Decoder`: :class:`EngineDecoder`
+(local KV cache, constrained decoding, interrupts appended without re-prefill) or
+:class:`StreamDecoder` (any streaming :class:`~interlace.llm.LLM`: "async-naive", which ends the
+request on an interrupt and starts a new one with the text so far as a partial assistant
+message).
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import anyio
+import anyio.abc
+
+from interlace._errors import InterlaceError
+from interlace.cml._grammar import Call, render_value
+from interlace.cml._interrupts import CallResult, InterruptManager
+from interlace.cml._monitor import (
+    BlockError,
+    CallEvent,
+    TextEvent,
+    TokenMask,
+    TokenMonitor,
+    TrapEvent,
+)
+from interlace.llm._base import (
+    LLM,
+    Completion,
+    GenerationConfig,
+    Message,
+    StreamItem,
+    TextDelta,
+    Usage,
+    now,
+)
+from interlace.trace._spans import Span, Trace
+
+Policy = Literal["sync", "sync-parallel", "async"]
+
+
+class Invocable(Protocol):
+    """What the loop needs from a tool (``interlace.Tool`` fits)."""
+
+    name: str
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any: ...
+
+
+class Decoder(Protocol):
+    """One generation that can be extended with injected text.
+
+    Attributes:
+        generated: tokens (or stream chunks) the model produced so far.
+    """
+
+    generated: int
+
+    async def step(self, monitor: TokenMonitor) -> str | None:
+        """Decode one token; its text ('' for a partial character), or ``None`` at the end."""
+        ...
+
+    async def inject(self, text: str) -> None:
+        """Append ``text`` (interrupts) to the context."""
+        ...
+
+
+class EngineDecoder:
+    """Token-by-token decoding on a local ``TokenEngine`` (KV cache kept, no re-prefill).
+
+    Args:
+        engine: the token engine from ``LocalLLM.exclusive()``, already prefilled with the prompt.
+        mask: the constrained-decoding mask for this engine's vocabulary (``None``: unconstrained).
+        temperature: sampling temperature (0.0 greedy).
+    """
+
+    def __init__(self, engine: Any, mask: TokenMask | None, *, temperature: float = 0.0) -> None:
+        self.engine = engine
+        self.mask = mask
+        self.temperature = temperature
+        self.generated = 0
+        self.injected_tokens = 0
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    async def step(self, monitor: TokenMonitor) -> str | None:
+        forbidden = self.mask.forbidden(monitor) if self.mask is not None else frozenset()
+        engine = self.engine
+
+        def _one() -> int:
+            token: int = engine.sample(temperature=self.temperature, forbidden=forbidden)
+            if token != engine.eos_token:
+                engine.eval([token])
+            return token
+
+        token = await anyio.to_thread.run_sync(_one)
+        if token == engine.eos_token:
+            return None
+        self.generated += 1
+        text: str = self._utf8.decode(engine.token_bytes(token))
+        return text
+
+    async def inject(self, text: str) -> None:
+        tokens = self.engine.tokenize(text, add_bos=False, special=False)
+        self.injected_tokens += len(tokens)
+        await anyio.to_thread.run_sync(self.engine.eval, tokens)
+
+
+class StreamDecoder:
+    """Decoding over :meth:`LLM.stream`; an injection ends the request and the next step starts a
+    new one whose last message is the assistant text so far (prefix continuation).
+
+    Args:
+        llm: any backend.
+        messages: the prompt messages (system, user).
+        config: generation settings (``max_tokens`` applies to each request).
+
+    Attributes:
+        requests: requests started. ``usage``: summed usage of the requests that completed.
+        prefix: the assistant text so far (generated and injected).
+    """
+
+    def __init__(self, llm: LLM, messages: Sequence[Message], config: GenerationConfig) -> None:
+        self.llm = llm
+        self.messages = list(messages)
+        self.config = config
+        self.prefix = ""
+        self.generated = 0
+        self.requests = 0
+        self.usage = Usage()
+        self.cost_usd = 0.0
+        self._stream: AsyncIterator[StreamItem] | None = None
+
+    def _open(self) -> AsyncIterator[StreamItem]:
+        messages = list(self.messages)
+        if self.prefix:
+            messages.append(Message(role="assistant", content=self.prefix))
+        self.requests += 1
+        return self.llm.stream(messages, self.config)
+
+    async def step(self, monitor: TokenMonitor) -> str | None:
+        while True:
+            if self._stream is None:
+                self._stream = self._open()
+            try:
+                item = await anext(self._stream)
+            except StopAsyncIteration:
+                self._stream = None
+                return None
+            if isinstance(item, TextDelta):
+                self.generated += 1
+                self.prefix += item.text
+                return item.text
+            if isinstance(item, Completion):
+                self.usage = self.usage + item.usage
+                self.cost_usd += item.cost_usd
+                await self._close()
+                return None
+
+    async def inject(self, text: str) -> None:
+        await self._close()
+        self.prefix += text
+
+    async def _close(self) -> None:
+        stream, self._stream = self._stream, None
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+@dataclass(kw_only=True)
+class CallRecord:
+    """One call the model made, with its measured times (monotonic seconds).
+
+    ``gen_start``..``gen_end`` is the decode time spent writing the call (from the previous call,
+    wait or injection), ``start``..``end`` its execution.
+    """
+
+    call: Call
+    gen_start: float
+    gen_end: float
+    start: float | None = None
+    end: float | None = None
+    ok: bool | None = None
+    value: str = ""
+
+
+@dataclass(kw_only=True)
+class LoopResult:
+    """What one CML generation produced."""
+
+    text: str = ""
+    answer: str = ""
+    records: list[CallRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    interrupts: int = 0
+    first_token: float | None = None
+    last_token: float | None = None
+    finish: str = "stop"
+
+
+class CMLLoop:
+    """Run one CML generation with a policy (see module docstring).
+
+    Args:
+        decoder: where tokens come from.
+        tools: callable tools by name.
+        policy: ``"sync"``, ``"sync-parallel"`` or ``"async"``.
+        trace: spans are recorded here.
+        manager: the interrupt manager (its token budget applies).
+        max_tokens: budget of generated tokens over the whole run.
+        timeout: seconds one call may run before it fails as a timeout interrupt.
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        tools: Mapping[str, Invocable],
+        *,
+        policy: Policy,
+        trace: Trace,
+        manager: InterruptManager | None = None,
+        max_tokens: int = 512,
+        timeout: float | None = 30.0,
+    ) -> None:
+        self.decoder = decoder
+        self.tools = tools
+        self.policy = policy
+        self.trace = trace
+        self.manager = manager or InterruptManager()
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.monitor = TokenMonitor()
+        self.result = LoopResult()
+        self._outstanding = 0  # dispatched, not yet injected
+        self._collected: list[CallRecord] = []
+        self._mark = now()  # start of the current decode segment
+        self._seg_tokens = 0
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def run(self) -> LoopResult:
+        """Decode until the model ends with nothing outstanding, or the token budget runs out."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await self._decode()
+            finally:
+                self._segment()
+                tg.cancel_scope.cancel()
+        return self.result
+
+    async def _decode(self) -> None:
+        while True:
+            if not self.monitor.critical and self.manager.pending:
+                await self._inject()
+            if self.decoder.generated >= self.max_tokens:
+                self.result.finish = "length"
+                self._handle(self.monitor.close())
+                return
+            piece = await self.decoder.step(self.monitor)
+            if piece is None:
+                self._handle(self.monitor.close())
+                if not await self._implicit_trap():
+                    return
+                continue
+            stamp = now()
+            if self.result.first_token is None:
+                self.result.first_token = stamp
+            self.result.last_token = stamp
+            self._seg_tokens += 1
+            self.result.text += piece
+            for waiter in self._handle(self.monitor.feed(piece)):
+                await waiter()
+
+    def _handle(self, events: Sequence[object]) -> list[Any]:
+        """Apply events; return the waits they require (run in order by the caller)."""
+        waits: list[Any] = []
+        for event in events:
+            if isinstance(event, TextEvent):
+                self.result.answer += event.text
+            elif isinstance(event, CallEvent):
+                waits.extend(self._on_call(event.call))
+            elif isinstance(event, TrapEvent):
+                waits.append(self._trap)
+            elif isinstance(event, BlockError):
+                self.result.errors.append(f"malformed block: {event.error}")
+        return waits
+
+    def _on_call(self, call: Call) -> list[Any]:
+        stamp = now()
+        previous = self.result.records[-1].gen_end if self.result.records else self._mark
+        record = CallRecord(call=call, gen_start=max(previous, self._mark), gen_end=stamp)
+        self.result.records.append(record)
+        if self.policy == "sync-parallel":
+            self._collected.append(record)
+            return []
+        self._dispatch(record)
+        return [self._wait_all] if self.policy == "sync" else []
+
+    def _dispatch(self, record: CallRecord) -> None:
+        assert self._tg is not None
+        self._outstanding += 1
+        self._tg.start_soon(self._execute, record)
+
+    async def _execute(self, record: CallRecord) -> None:
+        call = record.call
+        record.start = now()
+        tool = self.tools.get(call.name)
+        try:
+            if tool is None:
+                raise LookupError(f"unknown function {call.name!r}")
+            with anyio.fail_after(self.timeout):
+                value = await tool.invoke(call.args, call.kwargs)
+            record.ok, record.value = True, render_value(value)
+        except TimeoutError:
+            record.ok, record.value = False, f"error: timed out after {self.timeout} s"
+        except (InterlaceError, LookupError, ValueError, TypeError) as exc:
+            record.ok, record.value = False, f"error: {type(exc).__name__}: {exc}"
+        record.end = now()
+        self.trace.add(
+            Span(
+                kind="tool",
+                name=call.name,
+                start=record.start,
+                end=record.end,
+                attrs={"call_id": call.id, "ok": record.ok},
+            )
+        )
+        self.manager.put(
+            CallResult(
+                call_id=call.id,
+                name=call.name,
+                value=record.value,
+                ok=bool(record.ok),
+                start=record.start,
+                end=record.end,
+            )
+        )
+
+    async def _flush_collected(self) -> None:
+        collected, self._collected = self._collected, []
+        for record in collected:
+            self._dispatch(record)
+
+    async def _wait_all(self) -> None:
+        await self._flush_collected()
+        self._segment()
+        with self.trace.span("trap", "wait-all", outstanding=self._outstanding):
+            await self.manager.wait_for(self._outstanding)
+
+    async def _trap(self) -> None:
+        if self.policy != "async":
+            await self._wait_all()
+            return
+        if self._outstanding == 0 and not self.manager.pending:
+            return  # nothing to wait for
+        self._segment()
+        with self.trace.span("trap", "trap", outstanding=self._outstanding):
+            await self.manager.wait()
+
+    async def _implicit_trap(self) -> bool:
+        """End of sequence: wait for outstanding calls; True if the model should go on."""
+        if not (self._outstanding or self._collected or self.manager.pending):
+            return False
+        await self._wait_all()
+        return True
+
+    async def _inject(self) -> None:
+        self._segment()
+        results = self.manager.drain()
+        self._outstanding -= sum(1 for r in results if r.call_id != "user" or r.name != "user")
+        self._outstanding = max(self._outstanding, 0)
+        text = self.manager.render(results)
+        with self.trace.span("interrupt", "inject", calls=[r.call_id for r in results]):
+            await self.decoder.inject(text)
+        self.result.text += text
+        self.result.interrupts += len(results)
+        self._mark = now()
+
+    def _segment(self) -> None:
+        """Close the current decode segment as an ``llm`` span (if it produced tokens)."""
+        end = now()
+        if self._seg_tokens:
+            self.trace.add(
+                Span(
+                    kind="llm",
+                    name="decode",
+                    start=self._mark,
+                    end=end,
+                    attrs={"tokens": self._seg_tokens},
+                )
+            )
+        self._seg_tokens = 0
+        self._mark = end
+
+    def user_message(self, text: str) -> None:
+        """Inject a user message while the model generates (at the next safe step)."""
+        self.manager.user_message(text)
