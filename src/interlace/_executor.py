@@ -1,0 +1,358 @@
+"""The async driver of a plan: run tasks while the plan is still streaming (LLMCompiler, §3.2).
+
+:func:`run_plan` consumes the planner's event stream and, in the same anyio task group, starts
+each task the moment the :class:`~interlace._scheduler.Scheduler` says its dependencies
+succeeded. There is no polling and no sleeping: every state change (an event arrives, a tool
+finishes) dispatches the tasks it made ready.
+
+Guarantees:
+
+* Every task gets exactly one outcome; a tool that raises, times out or gets bad arguments
+  fails its task (its dependents are skipped) and never hangs or crashes the run.
+* At most ``limits.max_concurrency`` tools run at once (an ``anyio.CapacityLimiter``).
+* Each call has a timeout: ``Tool.timeout`` if set, else ``limits.default_timeout`` (seconds).
+* Cancellation: set the ``cancel`` event, or give ``limits.cancel_after`` (seconds). Running
+  tools are cancelled, unfinished tasks get :class:`~interlace._scheduler.Cancelled`, and
+  ``run_plan`` *returns* the report (``report.cancelled`` is True) with everything that
+  finished. Cancelling the caller's own scope propagates as usual (no report).
+* If the event stream itself raises (e.g. an ``LLMError``), running tools are cancelled and
+  that exception is re-raised unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from interlace._errors import (
+    ArityError,
+    InterlaceError,
+    PlanParseError,
+    ToolError,
+    ToolExecutionError,
+    UnknownToolError,
+)
+from interlace._plan import Ref, Task, TaskId, Template
+from interlace._planner import EndOfPlan, JoinParsed, LineError, PlanEvent, TaskParsed
+from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
+from interlace.llm._base import now
+from interlace.trace._spans import Span, Trace
+
+if TYPE_CHECKING:
+    from interlace._tools import Tool
+
+__all__ = ["ExecutionLimits", "ExecutionReport", "TaskRecord", "resolve_arguments", "run_plan"]
+
+_OUTCOME_NAMES: dict[type, str] = {
+    Succeeded: "succeeded",
+    Failed: "failed",
+    Cancelled: "cancelled",
+    Skipped: "skipped",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutionLimits:
+    """Run-wide limits for :func:`run_plan`.
+
+    Attributes:
+        max_concurrency: most tool calls running at the same time (>= 1).
+        default_timeout: seconds a call may take when its tool sets no timeout; ``None``: no limit.
+        cancel_after: seconds after which the whole run is cancelled (the report is still
+            returned); ``None``: never.
+    """
+
+    max_concurrency: int = 32
+    default_timeout: float | None = 60.0
+    cancel_after: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskRecord:
+    """What happened to one task.
+
+    Attributes:
+        task: the task, or ``None`` when its line did not parse.
+        outcome: its terminal outcome.
+        dispatched: monotonic seconds when it became ready and was handed to the executor.
+        start: monotonic seconds when its tool call started (after the concurrency limiter).
+        end: monotonic seconds when its tool call ended.
+    """
+
+    task: Task | None
+    outcome: Outcome
+    dispatched: float | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionReport:
+    """The result of :func:`run_plan`.
+
+    Attributes:
+        records: one record per task id (including ids of lines that failed to parse).
+        line_errors: every parse error of the plan, in order (with or without a task id).
+        joined: a ``join()`` line was read.
+        join_thought: the ``Thought:`` written before ``join()``, if any.
+        ended: the ``<END_OF_PLAN>`` marker was read.
+        cancelled: the run was cancelled (``cancel`` event or ``limits.cancel_after``).
+    """
+
+    records: Mapping[TaskId, TaskRecord]
+    line_errors: tuple[PlanParseError, ...] = ()
+    joined: bool = False
+    join_thought: str | None = None
+    ended: bool = False
+    cancelled: bool = False
+
+    @property
+    def values(self) -> Mapping[TaskId, Any]:
+        """The value of every task that succeeded, by id."""
+        return {
+            i: r.outcome.value for i, r in self.records.items() if isinstance(r.outcome, Succeeded)
+        }
+
+
+def resolve_arguments(value: Any, values: Mapping[TaskId, Any]) -> Any:
+    """Replace references in an argument value: Ref -> the value, Template -> its string.
+
+    Lists, tuples, sets and dicts are rebuilt with their items resolved.
+
+    Raises:
+        KeyError: a referenced task has no value in ``values``.
+    """
+    if isinstance(value, Ref):
+        return values[value.task_id]
+    if isinstance(value, Template):
+        return value.render(values)
+    if isinstance(value, list):
+        return [resolve_arguments(v, values) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve_arguments(v, values) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(resolve_arguments(v, values) for v in value)
+    if isinstance(value, dict):
+        return {
+            resolve_arguments(k, values): resolve_arguments(v, values) for k, v in value.items()
+        }
+    return value
+
+
+class _Run:
+    """State of one :func:`run_plan` call."""
+
+    def __init__(
+        self,
+        tools: Mapping[str, Tool],
+        limits: ExecutionLimits,
+        trace: Trace | None,
+        task_group: anyio.abc.TaskGroup,
+    ) -> None:
+        self.tools = tools
+        self.limits = limits
+        self.trace = trace
+        self.task_group = task_group
+        self.scheduler = Scheduler()
+        self.limiter = anyio.CapacityLimiter(limits.max_concurrency)
+        self.values: dict[TaskId, Any] = {}
+        self.times: dict[TaskId, list[float | None]] = {}  # [dispatched, start, end]
+        self.line_errors: list[PlanParseError] = []
+        self.joined = False
+        self.join_thought: str | None = None
+        self.ended = False
+        self.finished = anyio.Event()
+
+    async def consume(self, events: AsyncIterable[PlanEvent]) -> None:
+        async for event in events:
+            self.handle(event)
+            self.dispatch()
+        self.close()
+
+    def handle(self, event: PlanEvent) -> None:
+        closed = self.scheduler.closed
+        if isinstance(event, TaskParsed):
+            if closed:
+                message = f"task {event.task.id} comes after the end of the plan; ignored"
+                self.line_errors.append(PlanParseError(message, line=event.task.line))
+            else:
+                self.add(event.task)
+        elif isinstance(event, LineError):
+            self.line_errors.append(event.error)
+            task_id = event.error.task_id
+            known = self.scheduler.outcomes.keys() | self.scheduler.tasks.keys()
+            if not closed and task_id is not None and TaskId(task_id) not in known:
+                self.scheduler.fail_line(TaskId(task_id), event.error)
+        elif isinstance(event, JoinParsed):
+            self.joined, self.join_thought = True, event.thought
+            self.close()
+        elif isinstance(event, EndOfPlan):
+            self.ended = True
+            self.close()
+
+    def add(self, task: Task) -> None:
+        if task.is_join:
+            self.joined, self.join_thought = True, task.thought
+            self.close()
+            return
+        if task.id in self.scheduler.tasks or task.id in self.scheduler.outcomes:
+            message = f"task id {task.id} repeats; the second one is ignored"
+            self.line_errors.append(PlanParseError(message, line=task.line))
+            return
+        tool = self.tools.get(task.tool)
+        problem: InterlaceError | None = None
+        if tool is None:
+            problem = UnknownToolError(
+                f"task {task.id} calls unknown tool {task.tool!r}; "
+                f"known tools: {sorted(self.tools)}"
+            )
+        else:
+            try:
+                tool.bind(task.args, task.kwargs)
+            except ArityError as exc:
+                problem = ArityError(f"task {task.id}: {exc}")
+        if problem is None:
+            self.scheduler.add(task)
+        else:
+            self.scheduler.fail_line(task.id, problem, task=task)
+
+    def close(self) -> None:
+        self.scheduler.close()
+        self.dispatch()
+        if self.scheduler.done:
+            self.finished.set()
+
+    def dispatch(self) -> None:
+        for task in self.scheduler.ready():
+            self.times[task.id] = [now(), None, None]
+            self.task_group.start_soon(self.execute, task, name=f"interlace task {task.id}")
+
+    async def execute(self, task: Task) -> None:
+        times = self.times[task.id]
+        outcome: Outcome
+        try:
+            async with self.limiter:
+                times[1] = now()
+                outcome = await self.call(task)
+        except anyio.get_cancelled_exc_class():
+            self.finish(task, Cancelled())
+            raise
+        self.finish(task, outcome)
+
+    async def call(self, task: Task) -> Outcome:
+        tool = self.tools[task.tool]
+        timeout = tool.timeout if tool.timeout is not None else self.limits.default_timeout
+        try:
+            if task.deps:
+                args = resolve_arguments(task.args, self.values)
+                kwargs = resolve_arguments(dict(task.kwargs), self.values)
+            else:
+                args, kwargs = task.args, task.kwargs
+            value = await tool.invoke(args, kwargs, timeout=timeout)
+        except (ToolError, ArityError) as exc:
+            return Failed(error=exc)
+        except Exception as exc:  # a bug outside the tool; still never crash the run
+            error = ToolExecutionError(f"task {task.id} could not run: {exc!r}")
+            error.__cause__ = exc
+            return Failed(error=error)
+        self.values[task.id] = value
+        return Succeeded(value=value)
+
+    def finish(self, task: Task, outcome: Outcome) -> None:
+        times = self.times[task.id]
+        times[2] = end = now()
+        if task.id not in self.scheduler.outcomes:
+            self.scheduler.complete(task.id, outcome)
+        if self.trace is not None and times[1] is not None:
+            self.trace.add(
+                Span(
+                    kind="tool",
+                    name=task.tool,
+                    start=times[1],
+                    end=end,
+                    task_id=task.id,
+                    deps=tuple(sorted(task.deps)),
+                    attrs={"outcome": _OUTCOME_NAMES[type(outcome)], "dispatched": times[0]},
+                )
+            )
+        self.dispatch()
+        if self.scheduler.done:
+            self.finished.set()
+
+    def report(self, cancelled: bool) -> ExecutionReport:
+        scheduler = self.scheduler
+        records: dict[TaskId, TaskRecord] = {}
+        for task_id in sorted(scheduler.outcomes):
+            dispatched, start, end = self.times.get(task_id, (None, None, None))
+            records[task_id] = TaskRecord(
+                task=scheduler.tasks.get(task_id),
+                outcome=scheduler.outcomes[task_id],
+                dispatched=dispatched,
+                start=start,
+                end=end,
+            )
+        return ExecutionReport(
+            records=records,
+            line_errors=tuple(self.line_errors),
+            joined=self.joined,
+            join_thought=self.join_thought,
+            ended=self.ended,
+            cancelled=cancelled,
+        )
+
+
+async def run_plan(
+    events: AsyncIterable[PlanEvent],
+    tools: Mapping[str, Tool],
+    *,
+    limits: ExecutionLimits = ExecutionLimits(),
+    trace: Trace | None = None,
+    cancel: anyio.Event | None = None,
+) -> ExecutionReport:
+    """Run a streamed plan: start each task as soon as its dependencies succeeded.
+
+    Args:
+        events: the planner's events (e.g. from :class:`~interlace._planner.PlanParser`),
+            consumed concurrently with the running tools. The plan is complete at ``join()``,
+            ``<END_OF_PLAN>`` or the end of the stream, whichever comes first.
+        tools: the tools by name.
+        limits: concurrency, default per-call timeout (seconds) and run deadline.
+        trace: if given, one ``Span(kind="tool")`` is added per task whose tool call started.
+        cancel: setting this event cancels the run; the report is still returned.
+
+    Returns:
+        One record per task, in id order, plus the plan's parse errors.
+
+    Raises:
+        Exception: whatever ``events`` raised (e.g. ``LLMError``), unchanged.
+    """
+    error: BaseException | None = None
+    with anyio.CancelScope() as run_scope:
+        if limits.cancel_after is not None:
+            run_scope.deadline = anyio.current_time() + limits.cancel_after
+        async with anyio.create_task_group() as task_group:
+            run = _Run(tools, limits, trace, task_group)
+            if cancel is not None:
+                task_group.start_soon(_cancel_on, cancel, run_scope)
+            try:
+                await run.consume(events)
+            except Exception as exc:
+                error = exc
+                run_scope.cancel()
+            await run.finished.wait()
+            task_group.cancel_scope.cancel()  # only the cancel watcher can still be running
+    if error is not None:
+        raise error
+    cancelled = run_scope.cancel_called or run_scope.cancelled_caught
+    if cancelled:
+        run.scheduler.cancel()
+    return run.report(cancelled)
+
+
+async def _cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
