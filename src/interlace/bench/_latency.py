@@ -16,6 +16,7 @@ import functools
 import inspect
 import random
 import re
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -115,4 +116,16 @@ def with_latency(fn: Callable[..., Any], latency: Latency) -> Callable[..., Awai
             return await fn(*args, **kwargs)
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
+    # Tool.from_function unwraps ``__wrapped__`` to decide sync vs async: hide the sync
+    # original, and keep its (resolved) type hints and signature for the schema.
+    hints = typing.get_type_hints(fn)
+    del wrapper.__wrapped__
+    wrapper.__annotations__ = hints
+    sig = inspect.signature(fn)
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+    ]
+    wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=params, return_annotation=hints.get("return", sig.return_annotation)
+    )
     return wrapper

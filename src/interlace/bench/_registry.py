@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NewType, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NewType, Protocol, TypeVar, runtime_checkable
 
 from interlace._errors import UsageError
 from interlace.bench._latency import Latency
@@ -69,8 +69,15 @@ class RunOptions:
 class Benchmark(Protocol):
     """What the runner needs from a benchmark (see module docstring)."""
 
-    name: str
-    methods: tuple[str, ...]
+    @property
+    def name(self) -> str:
+        """Registry name, e.g. ``"hotpotqa"``."""
+        ...
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Method names this benchmark can build agents for, e.g. ``("compiler", "react")``."""
+        ...
 
     def load(self, data_dir: Path) -> list[Question]:
         """Read the questions. Raises DatasetNotFoundError when files are missing."""
@@ -86,10 +93,11 @@ class Benchmark(Protocol):
 
 
 _REGISTRY: dict[str, Benchmark] = {}
+B = TypeVar("B", bound=Benchmark)
 _plugins_loaded = False
 
 
-def register(benchmark: Benchmark) -> Benchmark:
+def register(benchmark: B) -> B:
     """Add ``benchmark`` to the registry under ``benchmark.name`` (replacing any older one).
 
     Returns:

@@ -1,0 +1,138 @@
+"""The three LLMCompiler benchmarks: HotpotQA (comparison), Movie recommendation, ParallelQA.
+
+Each one loads its questions, builds the benchmark's own tools for a question (``search``, and
+``math`` for ParallelQA) with the run's simulated tool latency, and builds an LLMCompiler or a
+ReAct agent over them with the benchmark's few-shot examples (Kim et al. 2023, Sec. 5.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import platformdirs
+
+from interlace._errors import UsageError
+from interlace.bench import _data
+from interlace.bench._examples import HOTPOTQA, MOVIE, PARALLELQA, Examples
+from interlace.bench._latency import with_latency
+from interlace.bench._mathtool import make_math
+from interlace.bench._registry import Question, RunOptions, register
+from interlace.bench._scoring import is_correct
+from interlace.bench._search import WikipediaSearch, offline_store
+
+if TYPE_CHECKING:
+    from interlace._tools import Tool
+    from interlace.agents._result import Agent, RunResult
+    from interlace.llm._base import LLM
+
+METHODS = ("compiler", "react")
+
+
+def make_search(options: RunOptions, sources: Sequence[str]) -> Callable[..., Any]:
+    """The ``search(entity)`` tool function for ``options.search`` (offline or live)."""
+    if options.search == "live":
+        cache = options.cache_dir or Path(platformdirs.user_cache_dir("interlace")) / "wiki"
+        live = WikipediaSearch(cache)
+
+        async def live_search(entity: str) -> str:
+            """Look up an entity; returns the first sentences of its Wikipedia page."""
+            return await live.search(entity)
+
+        live_search.__name__ = "search"
+        return live_search
+    if options.search != "offline":
+        raise UsageError(f"unknown search backend {options.search!r}; use 'offline' or 'live'")
+    store = offline_store(options.data_dir, sources)
+
+    def search(entity: str) -> str:
+        """Look up an entity; returns the first sentences of its encyclopedia page."""
+        return store.search(entity)
+
+    return search
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMCompilerBenchmark:
+    """A benchmark of the LLMCompiler paper (see module docstring).
+
+    Attributes:
+        name: registry name.
+        loader: reads the questions from a data directory.
+        examples: few-shot examples.
+        sources: search corpora in priority order.
+        with_math: whether the ``math`` tool is offered.
+        methods: ``("compiler", "react")``.
+    """
+
+    name: str
+    loader: Callable[[Path], list[Question]]
+    examples: Examples
+    sources: tuple[str, ...]
+    with_math: bool = False
+    methods: tuple[str, ...] = METHODS
+
+    def load(self, data_dir: Path) -> list[Question]:
+        """The benchmark's questions (raises DatasetNotFoundError when missing)."""
+        return self.loader(data_dir)
+
+    def tools(self, llm: LLM, options: RunOptions) -> list[Tool]:
+        """Fresh tools for one question, with the run's tool latency."""
+        from interlace._tools import Tool
+
+        functions = [make_search(options, self.sources)]
+        if self.with_math:
+            functions.append(make_math(llm))
+        return [Tool.from_function(with_latency(fn, options.tool_latency)) for fn in functions]
+
+    def make_agent(self, method: str, llm: LLM, options: RunOptions, question: Question) -> Agent:
+        """An LLMCompiler (``"compiler"``) or ReAct (``"react"``) agent for ``question``.
+
+        Raises:
+            UsageError: unknown method.
+        """
+        from interlace.agents import LLMCompiler, ReAct
+
+        tools = self.tools(llm, options)
+        if method == "compiler":
+            return LLMCompiler(
+                llm,
+                tools,
+                planner_examples=self.examples.planner,
+                joiner_examples=self.examples.joiner,
+                stream=options.stream,
+            )
+        if method == "react":
+            return ReAct(llm, tools, examples=self.examples.react)
+        raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
+
+    def score(self, question: Question, result: RunResult) -> bool:
+        """Published rule (numbers within 10 %, else normalised exact match; Movie options)."""
+        options = question.meta.get("options") or ()
+        return is_correct(result.answer, question.label, options=options)
+
+
+hotpotqa = register(
+    LLMCompilerBenchmark(
+        name="hotpotqa",
+        loader=_data.load_hotpotqa,
+        examples=HOTPOTQA,
+        sources=("hotpotqa", "wiki"),
+    )
+)
+movie = register(
+    LLMCompilerBenchmark(
+        name="movie", loader=_data.load_movie, examples=MOVIE, sources=("movielens", "wiki")
+    )
+)
+parallelqa = register(
+    LLMCompilerBenchmark(
+        name="parallelqa",
+        loader=_data.load_parallelqa,
+        examples=PARALLELQA,
+        sources=("wiki", "hotpotqa"),
+        with_math=True,
+    )
+)

@@ -1,0 +1,243 @@
+"""``interlace eval``: summarise result stores per (benchmark, method) and compare methods.
+
+Groups are (benchmark, method label, llm, tool latency, search); the method label is the
+method, with ``" (no stream)"`` for LLMCompiler runs that did not stream the plan. Ratios of
+LLMCompiler against ReAct use only the questions BOTH answered in the same configuration
+(Kim et al. 2023 report latency speedup and token/cost savings this way).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from interlace.bench._store import read_records
+
+GroupKey = tuple[str, str, str, str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSummary:
+    """Figures of one (benchmark, method, configuration) group.
+
+    Attributes:
+        benchmark, method, llm, tool_latency, search: the group.
+        n: records. accuracy: share correct (0-1).
+        latency_mean, latency_median, latency_p90: seconds.
+        tokens_in, tokens_out: mean tokens per question. cost_usd: mean US dollars per question.
+        llm_calls, tool_calls: mean per question. errors: records with at least one error.
+        trace_metrics: mean of ``interlace.trace.analysis.metrics`` over the group's traces
+            (empty when that module is unavailable).
+    """
+
+    benchmark: str
+    method: str
+    llm: str
+    tool_latency: str
+    search: str
+    n: int
+    accuracy: float
+    latency_mean: float
+    latency_median: float
+    latency_p90: float
+    tokens_in: float
+    tokens_out: float
+    cost_usd: float
+    llm_calls: float
+    tool_calls: float
+    errors: int
+    trace_metrics: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """LLMCompiler (``method``) against a baseline, over the questions both answered.
+
+    Attributes:
+        speedup: baseline mean latency / method mean latency (> 1 means faster).
+        token_saving: 1 - method tokens (in + out) / baseline tokens (0.3 = 30 % fewer).
+        cost_saving: 1 - method cost / baseline cost (``None`` when the baseline cost is 0).
+        accuracy, baseline_accuracy: on the shared questions (0-1).
+    """
+
+    benchmark: str
+    llm: str
+    tool_latency: str
+    search: str
+    method: str
+    baseline: str
+    n: int
+    speedup: float | None
+    token_saving: float | None
+    cost_saving: float | None
+    accuracy: float
+    baseline_accuracy: float
+
+
+def method_label(record: Mapping[str, Any]) -> str:
+    """``"compiler"``, ``"compiler (no stream)"``, ``"react"``, ..."""
+    config = record.get("config") or {}
+    label = str(record.get("method"))
+    return f"{label} (no stream)" if config.get("stream") is False else label
+
+
+def _group(record: Mapping[str, Any]) -> GroupKey:
+    config = record.get("config") or {}
+    return (
+        str(record.get("benchmark")),
+        method_label(record),
+        str(config.get("llm")),
+        str(config.get("tool_latency")),
+        str(config.get("search")),
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (0-1) by linear interpolation; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return statistics.fmean(items) if items else 0.0
+
+
+def _trace_metrics(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    try:
+        from interlace.trace.analysis import average_metrics
+    except ImportError:  # pragma: no cover - trace analysis not installed
+        return {}
+    traces = [r["trace"] for r in records if isinstance(r.get("trace"), dict)]
+    if not traces:
+        return {}
+    try:
+        return average_metrics(traces)
+    except Exception:  # a malformed trace must not break the summary
+        return {}
+
+
+def summarize_group(key: GroupKey, records: Sequence[Mapping[str, Any]]) -> MethodSummary:
+    """The :class:`MethodSummary` of one group's records."""
+    latencies = [float(r.get("latency") or 0.0) for r in records]
+    return MethodSummary(
+        benchmark=key[0],
+        method=key[1],
+        llm=key[2],
+        tool_latency=key[3],
+        search=key[4],
+        n=len(records),
+        accuracy=_mean(1.0 if r.get("correct") else 0.0 for r in records),
+        latency_mean=_mean(latencies),
+        latency_median=statistics.median(latencies) if latencies else 0.0,
+        latency_p90=percentile(latencies, 0.9),
+        tokens_in=_mean(float(r.get("tokens_in") or 0) for r in records),
+        tokens_out=_mean(float(r.get("tokens_out") or 0) for r in records),
+        cost_usd=_mean(float(r.get("cost_usd") or 0.0) for r in records),
+        llm_calls=_mean(float(r.get("llm_calls") or 0) for r in records),
+        tool_calls=_mean(float(r.get("tool_calls") or 0) for r in records),
+        errors=sum(1 for r in records if r.get("errors")),
+        trace_metrics=_trace_metrics(records),
+    )
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def compare(
+    method: Sequence[Mapping[str, Any]],
+    baseline: Sequence[Mapping[str, Any]],
+    key: GroupKey,
+    baseline_name: str,
+) -> Comparison | None:
+    """Compare two groups over the question ids present in both (``None`` if none are)."""
+    mine = {str(r["question_id"]): r for r in method}
+    theirs = {str(r["question_id"]): r for r in baseline}
+    shared = sorted(set(mine) & set(theirs))
+    if not shared:
+        return None
+
+    def total(
+        rows: dict[str, Mapping[str, Any]], field: Callable[[Mapping[str, Any]], float]
+    ) -> float:
+        return sum(field(rows[q]) for q in shared)
+
+    def tokens(r: Mapping[str, Any]) -> float:
+        return float(r.get("tokens_in") or 0) + float(r.get("tokens_out") or 0)
+
+    def latency(r: Mapping[str, Any]) -> float:
+        return float(r.get("latency") or 0.0)
+
+    def cost(r: Mapping[str, Any]) -> float:
+        return float(r.get("cost_usd") or 0.0)
+
+    def correct(r: Mapping[str, Any]) -> float:
+        return 1.0 if r.get("correct") else 0.0
+
+    my_tokens, their_tokens = total(mine, tokens), total(theirs, tokens)
+    my_cost, their_cost = total(mine, cost), total(theirs, cost)
+    saving = _ratio(my_tokens, their_tokens)
+    cost_ratio = _ratio(my_cost, their_cost)
+    return Comparison(
+        benchmark=key[0],
+        llm=key[2],
+        tool_latency=key[3],
+        search=key[4],
+        method=key[1],
+        baseline=baseline_name,
+        n=len(shared),
+        speedup=_ratio(total(theirs, latency), total(mine, latency)),
+        token_saving=None if saving is None else 1.0 - saving,
+        cost_saving=None if cost_ratio is None else 1.0 - cost_ratio,
+        accuracy=total(mine, correct) / len(shared),
+        baseline_accuracy=total(theirs, correct) / len(shared),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """Everything ``interlace eval`` prints."""
+
+    summaries: list[MethodSummary]
+    comparisons: list[Comparison]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serialisable form (``--json``)."""
+        return {
+            "summaries": [asdict(s) for s in self.summaries],
+            "comparisons": [asdict(c) for c in self.comparisons],
+        }
+
+
+def evaluate_records(records: Iterable[Mapping[str, Any]], *, baseline: str = "react") -> Report:
+    """Summaries per group, and every other method against ``baseline`` in the same config.
+
+    Duplicate (group, question) records — e.g. the same store given twice — count once.
+    """
+    groups: dict[GroupKey, dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    for record in records:
+        groups[_group(record)].setdefault(str(record.get("question_id")), record)
+    summaries = [summarize_group(k, list(v.values())) for k, v in sorted(groups.items())]
+    comparisons = []
+    for key, rows in sorted(groups.items()):
+        base_key = (key[0], baseline, *key[2:])
+        if key[1] == baseline or base_key not in groups:
+            continue
+        result = compare(list(rows.values()), list(groups[base_key].values()), key, baseline)
+        if result is not None:
+            comparisons.append(result)
+    return Report(summaries=summaries, comparisons=comparisons)
+
+
+def evaluate_files(paths: Sequence[Path], *, baseline: str = "react") -> Report:
+    """:func:`evaluate_records` over every record of the store files ``paths``."""
+    return evaluate_records((r for path in paths for r in read_records(path)), baseline=baseline)

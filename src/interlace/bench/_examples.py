@@ -1,0 +1,148 @@
+"""Few-shot examples per benchmark, in the formats of docs/architecture.md ("Example formats").
+
+Written for this project (facts about well-known entities, our own wording), kept short: the
+default model is 0.5B on a CPU, where every 100 prompt tokens cost about a second of prefill.
+None of these questions (nor their entity sets) occurs in the benchmark data; the tests check
+this against the whole dataset files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Examples:
+    """The example texts of one benchmark.
+
+    Attributes:
+        planner: LLMCompiler planner examples, separated by ``###``.
+        joiner: LLMCompiler joiner examples, separated by ``###``.
+        react: ReAct examples, separated by ``###``.
+    """
+
+    planner: str
+    joiner: str
+    react: str
+
+
+_HQ1 = "Question: Were the painters Frida Kahlo and Diego Rivera born in the same country?"
+_HQ2 = "Question: Which opened first, the Golden Gate Bridge or the Brooklyn Bridge?"
+_KAHLO = "Frida Kahlo (1907-1954) was a Mexican painter known for her self-portraits."
+_RIVERA = "Diego Rivera (1886-1957) was a Mexican painter famous for his large murals."
+
+HOTPOTQA = Examples(
+    planner=f"""{_HQ1}
+1. search("Frida Kahlo")
+2. search("Diego Rivera")
+3. join()
+<END_OF_PLAN>
+###
+{_HQ2}
+1. search("Golden Gate Bridge")
+2. search("Brooklyn Bridge")
+3. join()
+<END_OF_PLAN>""",
+    joiner=f"""{_HQ1}
+1. search("Frida Kahlo")
+Observation: {_KAHLO}
+2. search("Diego Rivera")
+Observation: {_RIVERA}
+Thought: Both were born in Mexico.
+Action: Finish(yes)
+###
+{_HQ2}
+1. search("Golden Gate Bridge")
+Observation: Could not find 'Golden Gate Bridge'.
+2. search("Brooklyn Bridge")
+Observation: The Brooklyn Bridge in New York City opened in 1883.
+Thought: The opening year of the Golden Gate Bridge is missing.
+Action: Replan(find when the Golden Gate Bridge opened)""",
+    react=f"""{_HQ1}
+Thought: I need where Frida Kahlo was born.
+Action: search("Frida Kahlo")
+Observation: {_KAHLO}
+Thought: Now Diego Rivera.
+Action: search("Diego Rivera")
+Observation: {_RIVERA}
+Thought: Both were born in Mexico.
+Action: Finish(yes)""",
+)
+
+_MQ = """Question: Find a movie similar to Vertigo, Annie Hall, Grease, Chinatown
+Options:
+Paddington 2
+Rear Window
+Frozen II
+The Emoji Movie"""
+_MOVIES = (
+    "Vertigo",
+    "Annie Hall",
+    "Grease",
+    "Chinatown",
+    "Paddington 2",
+    "Rear Window",
+    "Frozen II",
+    "The Emoji Movie",
+)
+
+MOVIE = Examples(
+    planner=_MQ
+    + "\n"
+    + "\n".join(f'{i}. search("{m}")' for i, m in enumerate(_MOVIES, 1))
+    + "\n9. join()\n<END_OF_PLAN>",
+    joiner=f"""{_MQ}
+1. search("Vertigo")
+Observation: Vertigo (1958) is a movie. Genres: Drama, Mystery, Thriller. Tags: hitchcock.
+6. search("Rear Window")
+Observation: Rear Window (1954) is a movie. Genres: Mystery, Thriller. Tags: hitchcock.
+7. search("Frozen II")
+Observation: Frozen II (2019) is a movie. Genres: Animation, Children, Fantasy.
+Thought: The liked movies are 1950s-70s classics; Rear Window is a Hitchcock thriller like Vertigo.
+Action: Finish(Rear Window)""",
+    react=f"""{_MQ}
+Thought: Vertigo is a Hitchcock thriller; check the option that may match it.
+Action: search("Rear Window")
+Observation: Rear Window (1954) is a movie. Genres: Mystery, Thriller. Tags: hitchcock.
+Thought: Rear Window is a classic Hitchcock thriller, the closest to these classics.
+Action: Finish(Rear Window)""",
+)
+
+_PQ = (
+    "Question: If Lake Baikal were 10% deeper and Lake Tanganyika 25% deeper, "
+    "which lake would be deeper?"
+)
+_BAIKAL = (
+    "Lake Baikal in Siberia is the deepest lake in the world, with a maximum depth of 1,642 m."
+)
+_TANGA = "Lake Tanganyika in East Africa has a maximum depth of 1,470 m."
+
+PARALLELQA = Examples(
+    planner=f"""{_PQ}
+1. search("Lake Baikal")
+2. search("Lake Tanganyika")
+3. math("the maximum depth increased by 10%", $1)
+4. math("the maximum depth increased by 25%", $2)
+5. join()
+<END_OF_PLAN>""",
+    joiner=f"""{_PQ}
+1. search("Lake Baikal")
+Observation: {_BAIKAL}
+2. search("Lake Tanganyika")
+Observation: {_TANGA}
+3. math("the maximum depth increased by 10%", $1)
+Observation: 1806.2
+4. math("the maximum depth increased by 25%", $2)
+Observation: 1837.5
+Thought: 1837.5 m is more than 1806.2 m.
+Action: Finish(Lake Tanganyika)""",
+    react=f"""{_PQ}
+Thought: I need the depth of Lake Baikal.
+Action: search("Lake Baikal")
+Observation: {_BAIKAL}
+Thought: Now Lake Tanganyika.
+Action: search("Lake Tanganyika")
+Observation: {_TANGA}
+Thought: Baikal becomes 1642 * 1.1 = 1806.2 m and Tanganyika 1470 * 1.25 = 1837.5 m.
+Action: Finish(Lake Tanganyika)""",
+)
