@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from interlace._errors import ExpressionError
+from interlace.bench._mathtool import evaluate, extract_expression, make_math
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ("1 + 2 * 3", 7.0),
+        ("(10994 * 0.8)", 8795.2),
+        ("-3 ** 2", -9.0),
+        ("7 % 4", 3.0),
+        ("max(3, 9, 4) - min(2, 8)", 7.0),
+        ("round(2.567, 2)", 2.57),
+        ("abs(-4.5)", 4.5),
+        ("2 ** 0.5 * 2 ** 0.5", 2.0000000000000004),
+        ("max(5)", 5.0),
+    ],
+)
+def test_evaluate_arithmetic(expr: str, value: float) -> None:
+    assert evaluate(expr) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "__import__('os').system('echo hi')",
+        "open('x')",
+        "x + 1",
+        "1 / 0",
+        "10 ** 10 ** 10",
+        "(-8) ** 0.5",
+        "'a' * 3",
+        "True + 1",
+        "[1, 2]",
+        "lambda: 1",
+        "1e999",
+        "round(1, 2, 3)",
+        "max(key=1)",
+        "",
+        "1 +",
+        "(" * 300 + "1" + ")" * 300,
+    ],
+)
+def test_evaluate_rejects(expr: str) -> None:
+    with pytest.raises(ExpressionError):
+        evaluate(expr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_arbitrary_text_raises_only_expression_error(text: str) -> None:
+    try:
+        value = evaluate(text)
+    except ExpressionError:
+        return
+    assert isinstance(value, float)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789.+-*/%() ,maxinrouabsd*", max_size=40))
+def test_arithmetic_alphabet_raises_only_expression_error(text: str) -> None:
+    try:
+        evaluate(text)
+    except ExpressionError:
+        pass
+
+
+def test_expression_error_is_a_tool_argument_error() -> None:
+    from interlace import ToolArgumentError
+
+    assert issubclass(ExpressionError, ToolArgumentError)
+
+
+def test_extract_expression_from_reply() -> None:
+    assert extract_expression("```\n12 * 1.25\n```") == "12 * 1.25"
+    assert extract_expression("Expression: 1,642 * 1.1.") == "1642 * 1.1"
+    assert extract_expression("2^3") == "2**3"
+
+
+@pytest.mark.anyio
+async def test_math_tool_asks_llm_and_evaluates() -> None:
+    from interlace.testing import ScriptedLLM
+
+    llm = ScriptedLLM([" 1642 * 1.1\n"])
+    math = make_math(llm)
+    value = await math("depth increased by 10%", ["Lake Baikal is 1,642 m deep."])
+    assert value == pytest.approx(1806.2)
+    prompt = llm.requests[0].messages[-1].content
+    assert "Lake Baikal is 1,642 m deep." in prompt and "depth increased by 10%" in prompt
+
+
+@pytest.mark.anyio
+async def test_math_tool_rejects_non_arithmetic_reply() -> None:
+    from interlace.testing import ScriptedLLM
+
+    math = make_math(ScriptedLLM(["import os"]))
+    with pytest.raises(ExpressionError):
+        await math("anything")
