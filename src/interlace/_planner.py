@@ -196,6 +196,8 @@ def _parse_call(
     for keyword in call.keywords:
         if keyword.arg is None:
             raise ValueError("** unpacking is not allowed in a plan")
+        if keyword.arg in kwargs:
+            raise ValueError(f"keyword argument {keyword.arg!r} repeated")
         kwargs[keyword.arg] = converter.convert(keyword.value)
     return call.func.id, tuple(args), kwargs
 
