@@ -17,6 +17,7 @@ __all__ = [
     "JoinDecision",
     "fallback_answer",
     "find_action",
+    "find_answer",
     "find_thought",
     "parse_joiner_output",
     "strip_quotes",
@@ -128,15 +129,21 @@ def parse_joiner_output(text: str) -> JoinDecision | None:
     return None
 
 
+def find_answer(text: str) -> str:
+    """The text after an explicit ``Answer:`` / ``Final Answer:`` line ("" when there is none)."""
+    match = _ANSWER.search(text)
+    return strip_quotes(match.group("text")) if match else ""
+
+
 def fallback_answer(text: str) -> str:
     """Best-effort answer from output that has no readable ``Finish(...)``.
 
     Takes the text after ``Answer:`` if present, else the last non-empty line that is not an
     ``Action:`` line (with a ``Thought:`` prefix removed). Returns "" for blank text.
     """
-    match = _ANSWER.search(text)
-    if match:
-        return strip_quotes(match.group("text"))
+    answer = find_answer(text)
+    if answer:
+        return answer
     for line in reversed(text.splitlines()):
         line = line.strip()
         if not line or _ACTION_LINE.match(line):

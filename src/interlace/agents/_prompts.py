@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from interlace._planner import END_OF_PLAN
 from interlace.llm._base import Message
 
 __all__ = [
@@ -32,9 +33,6 @@ __all__ = [
     "planner_system",
     "react_system",
 ]
-
-END_OF_PLAN = "<END_OF_PLAN>"
-"""The marker the planner writes after its last line (also used as a stop sequence)."""
 
 
 class RenderableTool(Protocol):

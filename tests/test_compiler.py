@@ -1,0 +1,220 @@
+"""LLMCompiler: streamed planning, parallel tasks, joiner parsing and fallbacks, replanning."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import anyio
+import pytest
+
+from interlace._errors import LLMConnectionError
+from interlace._tools import Tool
+from interlace.agents import LLMCompiler, RunResult
+from interlace.llm import LLM, GenerationConfig, Message, StreamItem, now
+from interlace.testing import ScriptedLLM
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_search(starts: dict[str, float] | None = None) -> Tool:
+    async def search(query: str) -> str:
+        """Look a topic up."""
+        if starts is not None:
+            starts[query] = now()
+        if query == "boom":
+            raise RuntimeError("index offline")
+        return f"about {query}"
+
+    return Tool.from_function(search)
+
+
+PLAN = (
+    'Thought: look up both films first and then compare them\n1. search("Alien")\n'
+    "Thought: the second film is independent of the first one so it can run at once\n"
+    '2. search("Heat")\n3. join()\n<END_OF_PLAN>'
+)
+FINISH = "Thought: both found\nAction: Finish(Star Wars (film))"
+
+
+def planner_end(result: RunResult) -> float:
+    spans = [s for s in result.trace.spans if s.kind == "llm" and s.attrs["role"] == "planner"]
+    assert len(spans) == 1
+    return spans[0].end
+
+
+@pytest.mark.anyio
+async def test_tasks_start_while_the_plan_still_streams() -> None:
+    starts: dict[str, float] = {}
+    llm = ScriptedLLM([PLAN, FINISH], ttft=0.01, tpot=0.01)
+    result = await LLMCompiler(llm, [make_search(starts)]).run("Which?")
+    assert set(starts) == {"Alien", "Heat"}
+    assert starts["Alien"] < planner_end(result) - 0.1  # ~20 more chunks were still to come
+    assert result.answer == "Star Wars (film)"
+    assert result.tool_calls == 2 and result.llm_calls == 2 and result.rounds == 1
+    assert result.details["plans"] == [PLAN.removesuffix("<END_OF_PLAN>")]
+    assert result.errors == ()
+
+
+@pytest.mark.anyio
+async def test_without_streaming_tasks_wait_for_the_whole_plan() -> None:
+    starts: dict[str, float] = {}
+    llm = ScriptedLLM([PLAN, FINISH], ttft=0.01, tpot=0.01)
+    result = await LLMCompiler(llm, [make_search(starts)], stream=False).run("Which?")
+    assert min(starts.values()) >= planner_end(result)
+    assert result.answer == "Star Wars (film)"
+
+
+@pytest.mark.anyio
+async def test_independent_tasks_overlap() -> None:
+    started: set[str] = set()
+    both = anyio.Event()
+
+    async def wait_for_both(name: str) -> str:
+        started.add(name)
+        if len(started) == 2:
+            both.set()
+        with anyio.fail_after(2):
+            await both.wait()
+        return name
+
+    async def left() -> str:
+        """Left half."""
+        return await wait_for_both("left")
+
+    async def right() -> str:
+        """Right half."""
+        return await wait_for_both("right")
+
+    tools = [Tool.from_function(left), Tool.from_function(right)]
+    llm = ScriptedLLM(["1. left()\n2. right()\n3. join()\n", "Action: Finish(both)"])
+    result = await LLMCompiler(llm, tools).run("Run both")
+    assert result.answer == "both"
+    assert result.errors == ()  # a timeout in either tool would be listed here
+    tool_spans = sorted((s for s in result.trace.spans if s.kind == "tool"), key=lambda s: s.start)
+    assert len(tool_spans) == 2 and tool_spans[1].start < tool_spans[0].end
+
+
+@pytest.mark.anyio
+async def test_a_failing_tool_is_shown_to_the_joiner_and_dependents_skipped() -> None:
+    llm = ScriptedLLM(
+        [
+            '1. search("boom")\n2. search($1)\n3. search("ok")\n4. join()\n',
+            "Thought: one worked\nAction: Finish(about ok)",
+        ]
+    )
+    result = await LLMCompiler(llm, [make_search()]).run("Q?")
+    joiner_prompt = llm.requests[1].messages[-1].content
+    assert "index offline" in joiner_prompt
+    assert "Skipped" in joiner_prompt
+    assert "Observation: about ok" in joiner_prompt
+    assert result.answer == "about ok"
+    assert result.tool_calls == 2
+    assert any("index offline" in e for e in result.errors)
+    assert any("Skipped" in e for e in result.errors)
+
+
+@pytest.mark.anyio
+async def test_unreadable_plan_lines_are_reported() -> None:
+    llm = ScriptedLLM(['1. search("a"\n2. search("b")\n3. join()\n', "Action: Finish(b)"])
+    result = await LLMCompiler(llm, [make_search()]).run("Q?")
+    joiner_prompt = llm.requests[1].messages[-1].content
+    assert 'search("a"' in joiner_prompt and "Observation: about b" in joiner_prompt
+    assert any('search("a"' in e for e in result.errors)
+
+
+@pytest.mark.anyio
+async def test_missing_action_line_asks_once_more() -> None:
+    llm = ScriptedLLM(
+        ['1. search("a")\n2. join()\n', "Thought: it is Paris", "Action: Finish(Paris)"]
+    )
+    result = await LLMCompiler(llm, [make_search()]).run("Capital?")
+    assert result.answer == "Paris"
+    assert "Finish(" in llm.requests[2].messages[-1].content
+    assert any("no Finish/Replan" in e for e in result.errors)
+    assert result.llm_calls == 3
+
+
+@pytest.mark.anyio
+async def test_missing_action_line_never_gives_an_empty_answer() -> None:
+    llm = ScriptedLLM(['1. search("a")\n2. join()\n', "Thought: it is Paris", ""])
+    result = await LLMCompiler(llm, [make_search()]).run("Capital?")
+    assert result.answer == "it is Paris"
+    assert len(result.errors) == 2
+
+
+@pytest.mark.anyio
+async def test_a_stated_answer_without_action_is_used_directly() -> None:
+    llm = ScriptedLLM(['1. search("a")\n2. join()\n', "Thought: ok\nAnswer: Rome"])
+    result = await LLMCompiler(llm, [make_search()]).run("Capital?")
+    assert result.answer == "Rome"
+    assert result.llm_calls == 2
+    assert result.errors
+
+
+@pytest.mark.anyio
+async def test_replans_up_to_max_replans_then_must_finish() -> None:
+    def reply(messages: Sequence[Message]) -> str:
+        system = messages[0].content
+        if "plan tool calls" in system:
+            return f'1. search("try {len(calls)}")\n2. join()\n'
+        if messages[-1].role == "user" and messages[-1].content.startswith("Reply with one line"):
+            return "Action: Finish(best guess)"
+        return "Thought: still missing the year\nAction: Replan(need the year)"
+
+    calls: list[str] = []
+    starts: dict[str, float] = {}
+    llm = ScriptedLLM(lambda m: (calls.append("x"), reply(m))[1])
+    result = await LLMCompiler(llm, [make_search(starts)], max_replans=2).run("When?")
+    assert result.rounds == 3
+    assert result.answer == "best guess"
+    planner_prompts = [
+        r.messages[-1].content for r in llm.requests if "plan tool" in r.messages[0].content
+    ]
+    assert len(planner_prompts) == 3
+    assert "still missing the year" in planner_prompts[1]
+    assert "Observation: about try 1" in planner_prompts[2]  # earlier rounds stay visible
+    joiner_prompts = [
+        r.messages[-1].content
+        for r in llm.requests
+        if "Decide" in r.messages[0].content and r.messages[-1].content.startswith("Question:")
+    ]
+    assert len(joiner_prompts) == 3
+    assert "No more tool calls" in joiner_prompts[-1]
+    assert not any("No more tool calls" in p for p in joiner_prompts[:2])
+    assert any("last round" in e for e in result.errors)
+    assert [s.kind for s in result.trace.spans].count("replan") == 2
+    assert len(result.details["plans"]) == 3 and len(result.details["thoughts"]) == 3
+    assert result.llm_calls == 7 == len(llm.requests)
+
+
+@pytest.mark.anyio
+async def test_usage_is_summed_over_every_request() -> None:
+    llm = ScriptedLLM([PLAN, FINISH])
+    result = await LLMCompiler(llm, [make_search()]).run("Which?")
+    spans = [s for s in result.trace.spans if s.kind == "llm"]
+    assert result.usage.completion_tokens == sum(s.attrs["completion_tokens"] for s in spans) > 0
+    assert result.usage.prompt_tokens == sum(s.attrs["prompt_tokens"] for s in spans) > 0
+    assert {s.attrs["role"] for s in spans} == {"planner", "joiner"}
+    assert any(s.kind == "join" for s in result.trace.spans)
+
+
+DEFAULT_CONFIG = GenerationConfig()
+
+
+class BrokenLLM(LLM):
+    model = "broken"
+
+    async def stream(
+        self, messages: Sequence[Message], config: GenerationConfig = DEFAULT_CONFIG
+    ) -> AsyncIterator[StreamItem]:
+        raise LLMConnectionError("server down")
+        yield  # pragma: no cover
+
+
+@pytest.mark.anyio
+async def test_llm_errors_propagate() -> None:
+    with pytest.raises(LLMConnectionError, match="server down"):
+        await LLMCompiler(BrokenLLM(), [make_search()]).run("Q?")
