@@ -195,3 +195,18 @@ def test_bound_never_exceeds_latency_and_covers_every_chain(t: Trace) -> None:
     assert path.length >= max(s.duration for s in t.spans) - 1e-9
     assert path.length >= t.spans[-1].duration + t.spans[0].duration - 1e-9
     assert sum(step.seconds for step in path.steps) == pytest.approx(path.length)
+
+
+def test_asynclm_segments_and_interrupts() -> None:
+    # decode 0..1 emits a call at 0.5 s; trap 1..3; inject 3..3.2 (prefill: LLM work); decode
+    t = trace(
+        llm(0.0, 1.0, "decode"),
+        Span(kind="tool", name="search", start=0.5, end=3.0),
+        Span(kind="trap", name="trap", start=1.0, end=3.0),
+        Span(kind="interrupt", name="inject", start=3.0, end=3.2),
+        llm(3.2, 4.0, "decode"),
+    )
+    path = critical_path(t)
+    assert path.length == pytest.approx(0.5 + 2.5 + 0.2 + 0.8)
+    assert [s.kind for s in path.steps] == ["llm", "tool", "llm", "llm"]
+    assert metrics(t)["llm_time_s"] == pytest.approx(2.0)

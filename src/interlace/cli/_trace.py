@@ -1,1 +1,170 @@
-"""Placeholder: commands register on interlace.cli.app here."""
+"""``interlace trace``: inspect, plot and export the traces in a benchmark store file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from interlace._errors import UsageError
+from interlace.cli import app
+from interlace.trace._records import TraceRecord, read_trace_records
+from interlace.trace._serial import trace_to_chrome, trace_to_jsonl
+from interlace.trace.analysis import average_metrics, critical_path, metrics
+
+_console = Console()
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0%}" if unit == "%" else f"{value:.2f}{unit}"
+    return str(value)
+
+
+def _list(records: Sequence[TraceRecord], limit: int) -> None:
+    table = Table(title=f"{len(records)} traced runs (showing {min(limit, len(records))})")
+    for column in ("question", "method", "latency", "critical path", "efficiency"):
+        table.add_column(column)
+    for rec in records[:limit]:
+        m = metrics(rec.trace)
+        table.add_row(
+            rec.question_id,
+            rec.method,
+            _fmt(m["latency_s"], " s"),
+            _fmt(m["critical_path_s"], " s"),
+            _fmt(m["efficiency"], "%"),
+        )
+    _console.print(table)
+    summary = Table(title="per method (means)")
+    for column in (
+        "method",
+        "n",
+        "latency",
+        "critical path",
+        "efficiency",
+        "LLM waits",
+        "tools wait",
+    ):
+        summary.add_column(column)
+    for method in dict.fromkeys(r.method for r in records):
+        avg = average_metrics([r.trace for r in records if r.method == method])
+        summary.add_row(
+            method,
+            str(avg["n"]),
+            _fmt(avg["latency_s"], " s"),
+            _fmt(avg["critical_path_s"], " s"),
+            _fmt(avg["efficiency"], "%"),
+            _fmt(avg["llm_wait_share"], "%"),
+            _fmt(avg["tool_wait_share"], "%"),
+        )
+    _console.print(summary)
+
+
+def _select(
+    records: Sequence[TraceRecord], question: str | None, methods: Sequence[str]
+) -> list[TraceRecord]:
+    """The runs of one question (the first in the file if not given), filtered by method."""
+    if not records:
+        raise UsageError("the file holds no traced runs")
+    qid = question if question is not None else records[0].question_id
+    chosen = [r for r in records if r.question_id == qid]
+    if not chosen:
+        raise UsageError(f"no traced run for question {qid!r}; omit --question to list them")
+    if methods:
+        have = {r.method for r in chosen}
+        missing = [m for m in methods if m not in have]
+        if missing:
+            raise UsageError(
+                f"question {qid!r} has no run of method(s) {missing}; it has {sorted(have)}"
+            )
+        chosen = [r for m in methods for r in chosen if r.method == m]
+    return chosen
+
+
+def _describe(rec: TraceRecord) -> None:
+    path = critical_path(rec.trace)
+    _console.print(f"[bold]{rec.question_id}[/] / [bold]{rec.method}[/]")
+    for key, value in metrics(rec.trace).items():
+        unit = "%" if key.endswith("_share") or key == "efficiency" else ""
+        _console.print(f"  {key:22} {_fmt(value, unit)}")
+    _console.print("  critical path:")
+    for step in path.steps:
+        label = f"{step.name} #{step.task_id}" if step.task_id is not None else step.name
+        part = " (prefix)" if step.partial else ""
+        _console.print(f"    {step.kind:5} {label:24} {step.seconds:8.3f} s{part}")
+
+
+def _export(chosen: Sequence[TraceRecord], chrome: Path | None, jsonl: Path | None) -> None:
+    if chrome is not None:
+        events: list[dict[str, Any]] = []
+        for pid, rec in enumerate(chosen, 1):
+            name = f"{rec.method} ({rec.question_id})"
+            events += trace_to_chrome(rec.trace, process_name=name, pid=pid)["traceEvents"]
+        chrome.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
+        _console.print(f"wrote {chrome} (open in https://ui.perfetto.dev or chrome://tracing)")
+    if jsonl is not None:
+        jsonl.write_text(trace_to_jsonl(chosen[0].trace))
+        _console.print(f"wrote {jsonl} ({chosen[0].method}, one span per line)")
+
+
+@app.command("trace")
+def trace_command(
+    file: Annotated[Path, typer.Argument(help="Benchmark store file (JSON lines).")],
+    question: Annotated[
+        str | None, typer.Option("--question", "-q", help="Question id (default: the first).")
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", "-m", help="Method to show; repeat to pick several."),
+    ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare", help="Stack every (selected) method of the question on one time axis."
+        ),
+    ] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a timeline chart (.png/.svg).")] = None,
+    chrome: Annotated[
+        Path | None, typer.Option(help="Write Chrome trace-event JSON (Perfetto).")
+    ] = None,
+    jsonl: Annotated[Path | None, typer.Option(help="Write the spans as JSON lines.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to list when no --question is given.")] = 20,
+) -> None:
+    """Show where the time of traced runs went: critical path, idle shares, timeline plots.
+
+    Without --question, lists the traced runs and per-method means (and plots/exports the first
+    question). Examples:
+
+        interlace trace runs.jsonl
+
+        interlace trace runs.jsonl -q hotpot-12 --compare --plot timeline.png
+
+        interlace trace runs.jsonl -q hotpot-12 -m compiler --chrome t.json
+    """
+    try:
+        records = read_trace_records(file)
+        if question is None:
+            _list(records, limit)
+        chosen = _select(records, question, method or [])
+        if not compare:
+            chosen = chosen[:1]
+        if question is not None:
+            for rec in chosen:
+                _describe(rec)
+        if plot is not None:
+            from interlace.trace._plot import plot_timeline
+
+            runs = [(rec.method, rec.trace) for rec in chosen]
+            plot_timeline(runs, plot, title=f"question {chosen[0].question_id}")
+            _console.print(f"wrote {plot}")
+        _export(chosen, chrome, jsonl)
+    except UsageError as exc:
+        _console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc

@@ -1,8 +1,9 @@
 """Greedy lane assignment: which timeline row (Chrome ``tid``, Gantt lane) each span goes in.
 
-Spans are grouped into three families, drawn top to bottom: the LLM (``"llm"`` spans), tool
-calls (``"tool"``), and agent events (everything else: join/replan rounds, interrupts, traps,
-the whole run). Within a family, spans are taken in start order and each goes into the first
+Spans are grouped into three families, drawn top to bottom: the LLM (``"llm"`` requests and
+decode segments, plus AsyncLM ``"interrupt"`` injections and ``"trap"`` pauses, which happen
+between them), tool calls (``"tool"``), and agent events (``"join"``/``"replan"`` rounds and
+the whole ``"run"``). Within a family, spans are taken in start order and each goes into the first
 lane whose previous span has ended (interval-graph colouring), so overlapping spans never share
 a lane and the number of lanes equals the family's peak concurrency.
 """
@@ -18,8 +19,10 @@ _FAMILIES: tuple[tuple[str, str], ...] = (("llm", "LLM"), ("tool", "tool"), ("ag
 
 
 def span_family(span: Span) -> str:
-    """``"llm"``, ``"tool"`` or ``"agent"`` (every other kind)."""
-    return span.kind if span.kind in ("llm", "tool") else "agent"
+    """``"llm"`` (llm, interrupt, trap), ``"tool"`` or ``"agent"`` (join, replan, run)."""
+    if span.kind in ("llm", "interrupt", "trap"):
+        return "llm"
+    return "tool" if span.kind == "tool" else "agent"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -163,25 +163,28 @@ def _event_name(span: Span) -> str:
     return f"{span.name} #{span.task_id}" if span.task_id is not None else span.name
 
 
-def trace_to_chrome(trace: Trace, *, process_name: str = "interlace") -> dict[str, Any]:
+def trace_to_chrome(
+    trace: Trace, *, process_name: str = "interlace", pid: int = 1
+) -> dict[str, Any]:
     """The trace as Chrome trace-event JSON (``{"traceEvents": [...], ...}``).
 
     Lanes (``tid``) come from :func:`interlace.trace.assign_lanes`: LLM lanes first, then one
     lane per concurrently running tool call, then agent events (join, replan, interrupt, trap,
     run). Each tool call's ``args`` carry its ``task_id``, ``deps`` and attributes; each
     dependency also gets a flow arrow from the dependency's end to the tool call's start.
-    Times are microseconds since the trace's origin.
+    Times are microseconds since the trace's origin. To show several runs in one file, give
+    each its own ``pid`` and concatenate the ``traceEvents`` lists.
     """
     origin = trace.origin
     lanes = assign_lanes(trace.spans)
     events: list[dict[str, Any]] = [
-        {"ph": "M", "pid": 1, "tid": 0, "name": "process_name", "args": {"name": process_name}}
+        {"ph": "M", "pid": pid, "tid": 0, "name": "process_name", "args": {"name": process_name}}
     ]
     for lane in lanes.lanes:
         events.append(
             {
                 "ph": "M",
-                "pid": 1,
+                "pid": pid,
                 "tid": lane.tid,
                 "name": "thread_name",
                 "args": {"name": lane.name},
@@ -190,7 +193,7 @@ def trace_to_chrome(trace: Trace, *, process_name: str = "interlace") -> dict[st
         events.append(
             {
                 "ph": "M",
-                "pid": 1,
+                "pid": pid,
                 "tid": lane.tid,
                 "name": "thread_sort_index",
                 "args": {"sort_index": lane.tid},
@@ -202,7 +205,7 @@ def trace_to_chrome(trace: Trace, *, process_name: str = "interlace") -> dict[st
         events.append(
             {
                 "ph": "X",
-                "pid": 1,
+                "pid": pid,
                 "tid": lanes.tid_of[index],
                 "name": _event_name(span),
                 "cat": span.kind,
@@ -211,18 +214,23 @@ def trace_to_chrome(trace: Trace, *, process_name: str = "interlace") -> dict[st
                 "args": args,
             }
         )
-    events.extend(_flow_events(trace, lanes.tid_of))
+    events.extend(_flow_events(trace, lanes.tid_of, pid))
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def _flow_events(trace: Trace, tid_of: Mapping[int, int]) -> list[dict[str, Any]]:
+def _flow_events(trace: Trace, tid_of: Mapping[int, int], pid: int) -> list[dict[str, Any]]:
     from interlace.trace.analysis import dependency_edges
 
     origin = trace.origin
     out: list[dict[str, Any]] = []
     for flow_id, (src, dst) in enumerate(dependency_edges(trace.spans), 1):
         a, b = trace.spans[src], trace.spans[dst]
-        common = {"pid": 1, "cat": "dependency", "name": "dependency", "id": flow_id}
+        common = {
+            "pid": pid,
+            "cat": "dependency",
+            "name": "dependency",
+            "id": pid * 100000 + flow_id,
+        }
         # the start must lie inside the source slice, so step back one microsecond from its end
         out.append(
             {

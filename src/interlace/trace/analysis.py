@@ -11,7 +11,8 @@ Gim et al. 2024 §3.1). Nodes and edges:
 * **LLM nodes** — every ``"llm"`` span, except those lying wholly inside a tool span (an LLM
   called *by* a tool, e.g. a math tool, is part of that tool's time). An LLM span that contains
   ``"trap"`` spans is split at them into segments: decoding paused during a trap is waiting,
-  not work.
+  not work. An ``"interrupt"`` span (AsyncLM injecting results into the KV cache: prefill) is
+  LLM work too and is an LLM node unless it lies inside an ``"llm"`` span.
 * **Tool nodes** — every ``"tool"`` span.
 * **LLM → next LLM**: one model decodes one request at a time, so each LLM node follows the
   previous one (when they did not overlap in the recording).
@@ -79,6 +80,8 @@ class PathStep:
         kind: ``"llm"`` or ``"tool"``.
         name: the span's name.
         task_id: the span's task id (tool calls), else ``None``.
+        start: where the piece starts, monotonic seconds (the span's start, or a segment's
+            start when a trap splits an LLM span).
         seconds: how much of the span lies on the path (a planner is on it only up to the line
             its successor waited for).
         partial: ``True`` when only a prefix of the span (``seconds`` long) is on the path.
@@ -88,6 +91,7 @@ class PathStep:
     kind: str
     name: str
     task_id: int | None
+    start: float
     seconds: float
     partial: bool
 
@@ -126,8 +130,12 @@ def _inside(inner: Span, outer: Span) -> bool:
 def _llm_nodes(spans: Sequence[Span]) -> list[_Node]:
     tools = [s for s in spans if s.kind == "tool"]
     traps = sorted((s for s in spans if s.kind == "trap"), key=lambda s: s.start)
+    llms = [s for s in spans if s.kind == "llm"]
     nodes: list[_Node] = []
     for i, span in enumerate(spans):
+        if span.kind == "interrupt" and not any(_inside(span, s) for s in llms):
+            nodes.append(_Node(span=i, kind="llm", start=span.start, end=span.end))
+            continue
         if span.kind != "llm" or any(_inside(span, t) for t in tools):
             continue
         cursor = span.start
@@ -312,6 +320,7 @@ def _backtrack(
                 kind=node.kind,
                 name=span.name,
                 task_id=span.task_id,
+                start=node.start,
                 seconds=seconds,
                 partial=portion is not None and seconds < node.duration - _EPS,
             )
