@@ -1,0 +1,175 @@
+"""BFCL (Berkeley Function Calling Leaderboard) for AsyncLM and its baselines.
+
+``interlace bench bfcl --methods sync,sync-parallel,async-naive,async`` runs the categories
+``parallel``, ``parallel_multiple`` and ``multi_step`` (AsyncLM's multi-step parallel set) through
+the shared runner. Set ``$INTERLACE_BFCL_CATEGORIES`` (comma-separated) to load fewer categories.
+Every result's ``details`` holds ``calls`` (what the checker judged), ``decode_latency`` (first to
+last generated token, seconds) and ``latency_model`` (``sync``/``sync_parallel``/``async``
+seconds from the measured generation and execution times of the calls).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from interlace._errors import UsageError
+from interlace.agents._asynclm import AsyncLM
+from interlace.agents._result import Agent, RunResult
+from interlace.agents._sync import SyncCalling
+from interlace.bench._registry import Question, RunOptions, register
+from interlace.bench.bfcl._checker import bind_positional, check_parallel
+from interlace.bench.bfcl._data import CATEGORIES, fetch_wheel, load, multi_step_groups
+from interlace.bench.bfcl._tools import (
+    BFCLTool,
+    backend_instances,
+    hashed_latency,
+    multi_step_tools,
+    render_function,
+    simple_tools,
+)
+from interlace.llm._base import LLM
+
+METHODS = ("sync", "sync-parallel", "async-naive", "async")
+
+__all__ = [
+    "CATEGORIES",
+    "METHODS",
+    "BFCLBenchmark",
+    "BFCLTool",
+    "check_parallel",
+    "fetch_wheel",
+    "hashed_latency",
+    "load",
+    "multi_step_groups",
+    "render_function",
+]
+
+
+def _state(obj: Any, depth: int = 0) -> Any:
+    """A plain, comparable copy of a backend object's public state."""
+    if depth > 20:
+        return repr(obj)
+    if isinstance(obj, dict):
+        return {str(k): _state(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [_state(v, depth + 1) for v in obj]
+    if hasattr(obj, "__dict__"):
+        items = vars(obj).items()
+        return {
+            k: _state(v, depth + 1) for k, v in items if not k.startswith("_") and k != "parent"
+        }
+    return obj
+
+
+class BFCLBenchmark:
+    """The BFCL benchmark (see module docstring).
+
+    Attributes:
+        name: ``"bfcl"``.
+        methods: ``("sync", "sync-parallel", "async-naive", "async")``.
+        categories: categories :meth:`load` reads.
+        max_tokens: generated-token budget per run.
+    """
+
+    name = "bfcl"
+    methods: tuple[str, ...] = METHODS
+
+    def __init__(self, *, categories: Sequence[str] | None = None, max_tokens: int = 256) -> None:
+        env = os.environ.get("INTERLACE_BFCL_CATEGORIES")
+        chosen = categories or (env.split(",") if env else CATEGORIES)
+        unknown = set(chosen) - set(CATEGORIES)
+        if unknown:
+            raise UsageError(f"unknown BFCL categories {sorted(unknown)}; use {CATEGORIES}")
+        self.categories = tuple(chosen)
+        self.max_tokens = max_tokens
+        self._root: Path | None = None
+
+    def load(self, data_dir: Path) -> list[Question]:
+        """Questions of the chosen categories (fetches the wheel with pip when it is absent)."""
+        fetch_wheel(data_dir)
+        self._root = data_dir
+        return load(data_dir, self.categories)
+
+    def _tools(self, question: Question, options: RunOptions) -> list[BFCLTool]:
+        if question.meta["category"] == "multi_step":
+            tools, _ = multi_step_tools(options.data_dir, question.meta["entries"])
+            return tools
+        return simple_tools(question.meta["functions"])
+
+    def make_agent(self, method: str, llm: LLM, options: RunOptions, question: Question) -> Agent:
+        """A fresh agent with fresh tools (and backend state) for ``question``.
+
+        Raises:
+            UsageError: unknown method.
+        """
+        tools = self._tools(question, options)
+        functions = "\n".join(t.render() for t in tools)
+        base: Any = getattr(llm, "inner", llm)
+        common: dict[str, Any] = {"functions": functions, "max_tokens": self.max_tokens}
+        if method == "async":
+            return AsyncLM(base, tools, **common)
+        if method == "async-naive":
+            return AsyncLM(llm, tools, naive=True, **common)
+        if method in ("sync", "sync-parallel"):
+            return SyncCalling(base, tools, parallel=method == "sync-parallel", **common)
+        raise UsageError(f"bfcl: unknown method {method!r}; use one of {self.methods}")
+
+    def score(self, question: Question, result: RunResult) -> bool:
+        """BFCL AST check (parallel categories) or backend-state check (multi_step)."""
+        calls: list[Mapping[str, Any]] = list(result.details.get("calls", []))
+        if question.meta["category"] != "multi_step":
+            docs = {f["name"]: f for f in question.meta["functions"]}
+            named = [
+                {
+                    "name": c["name"],
+                    "arguments": bind_positional(
+                        c.get("args", []), c["arguments"], docs.get(c["name"])
+                    ),
+                }
+                for c in calls
+            ]
+            return check_parallel(named, question.meta["ground_truth"], question.meta["functions"])
+        root = self._root or Path(".")
+        return multi_step_state_matches(root, question.meta["entries"], calls)
+
+
+def _replay(instances: Mapping[str, Any], calls: Sequence[Mapping[str, Any]]) -> None:
+    for call in calls:
+        for obj in instances.values():
+            method = getattr(obj, call["name"], None)
+            if method is not None and not call["name"].startswith("_"):
+                with contextlib.suppress(Exception):
+                    method(*call.get("args", []), **call["arguments"])
+                break
+
+
+def _parse_truth(line: str) -> dict[str, Any]:
+    from interlace.cml._grammar import parse_call_body
+
+    name, args, kwargs = parse_call_body(line)
+    return {"name": name, "args": list(args), "arguments": kwargs}
+
+
+def multi_step_state_matches(
+    root: Path, entries: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]]
+) -> bool:
+    """BFCL's state check: replay the model's calls and the ground truth on fresh backends (in
+    written order, no latency) and compare every public attribute of every backend object."""
+    for entry in entries:
+        random.seed(0)
+        mine = backend_instances(root, entry)
+        _replay(mine, calls)
+        random.seed(0)
+        gold = backend_instances(root, entry)
+        _replay(gold, [_parse_truth(line) for line in entry["ground_truth"]])
+        if any(_state(mine[k]) != _state(gold[k]) for k in gold):
+            return False
+    return True
+
+
+bfcl = register(BFCLBenchmark())

@@ -1,0 +1,203 @@
+"""Executable BFCL functions, each with an injected execution latency.
+
+* ``parallel`` / ``parallel_multiple`` functions have no implementation: a call returns a
+  deterministic result (a digest of its name and arguments).
+* ``multi_step`` functions are the pure-Python multi-turn backends shipped in the wheel
+  (``bfcl_eval/eval_checker/multi_turn_eval/func_source_code/``), extracted to
+  ``<data dir>/bfcl/src`` and imported with :mod:`importlib` at run time (never copied into this
+  repository); each backend class is instantiated and loaded with the entry's initial state.
+
+Latency: by default each function sleeps a fixed time between 30 and 500 ms derived from a hash
+of its name (:func:`hashed_latency`), so every method sees the same delays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from interlace._errors import DataError, ToolArgumentError
+from interlace.bench.bfcl._checker import bind_positional
+from interlace.bench.bfcl._data import open_wheel, wheel_path
+
+_PKG = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
+_SRC = _PKG.replace(".", "/") + "/"
+_DOC = "bfcl_eval/data/multi_turn_func_doc/"
+_NOISE = re.compile(r"^This tool belongs to .*?Tool description:\s*", re.S)
+
+
+def hashed_latency(name: str, low: float = 0.03, high: float = 0.5) -> float:
+    """A fixed latency for function ``name``: seconds in ``[low, high]`` from a hash of the name."""
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+    return low + (high - low) * digest / 0xFFFFFFFF
+
+
+def _short(text: str, limit: int = 90) -> str:
+    text = _NOISE.sub("", text.strip())
+    first = text.split(". ")[0].rstrip(".")
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def render_function(doc: Mapping[str, Any], latency: float | None = None) -> str:
+    """One compact prompt line: ``name(a: type, b: type = optional) - description [~0.3 s]``."""
+    params = doc.get("parameters", {})
+    required = set(params.get("required", []))
+    parts = []
+    for pname, spec in params.get("properties", {}).items():
+        suffix = "" if pname in required else "=optional"
+        parts.append(f"{pname}: {spec.get('type', 'any')}{suffix}")
+    line = f"{doc['name']}({', '.join(parts)}) - {_short(doc.get('description', ''))}"
+    return line + (f" [~{latency:.1f} s]" if latency is not None else "")
+
+
+@dataclass(kw_only=True)
+class BFCLTool:
+    """One BFCL function as an interlace tool (``name``, ``render()``, ``invoke()``).
+
+    Attributes:
+        name: the function name as the model must write it.
+        doc: the BFCL function document.
+        latency: seconds slept before the call returns (the injected execution time).
+        target: the backend method to run, or ``None`` for a deterministic stand-in result.
+    """
+
+    name: str
+    doc: Mapping[str, Any]
+    latency: float
+    target: Any = None
+
+    def render(self) -> str:
+        """The prompt line for this function, with its estimated execution time."""
+        return render_function(self.doc, self.latency)
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """Sleep the injected latency, then return the result.
+
+        Raises:
+            ToolArgumentError: an argument is not in the schema or a required one is missing.
+        """
+        bound = bind_positional(args, kwargs, self.doc)
+        params = self.doc.get("parameters", {})
+        unknown = set(bound) - set(params.get("properties", {}))
+        missing = set(params.get("required", [])) - set(bound)
+        if unknown or missing:
+            raise ToolArgumentError(
+                f"{self.name}: unknown arguments {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        await anyio.sleep(self.latency)
+        if self.target is None:
+            digest = hashlib.sha256(
+                json.dumps([self.name, bound], sort_keys=True, default=repr).encode()
+            ).hexdigest()[:8]
+            return {"status": "ok", "id": digest}
+        return self.target(**bound)
+
+
+def simple_tools(functions: Sequence[Mapping[str, Any]]) -> list[BFCLTool]:
+    """Tools for functions without an implementation (deterministic results)."""
+    return [BFCLTool(name=f["name"], doc=f, latency=hashed_latency(f["name"])) for f in functions]
+
+
+def backend_dir(root: Path) -> Path:
+    """Extract the backends' source from the wheel (once) and return the folder."""
+    target = root / "bfcl" / "src"
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    with open_wheel(root) as archive:
+        for member in archive.namelist():
+            if member.startswith((_SRC, _DOC)) and not member.endswith("/"):
+                out = target / member
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(archive.read(member))
+    marker.write_text(str(wheel_path(root).name))
+    return target
+
+
+def _import(src: Path, module: str) -> types.ModuleType:
+    full = f"{_PKG}.{module}"
+    if full in sys.modules:
+        return sys.modules[full]
+    parts = _PKG.split(".")
+    for i in range(1, len(parts) + 1):  # empty parent packages: the wheel itself is not imported
+        name = ".".join(parts[:i])
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [str(src / "/".join(parts[:i]))]
+            sys.modules[name] = pkg
+    path = src / _SRC / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(full, path)
+    if spec is None or spec.loader is None:
+        raise DataError(f"cannot import BFCL backend {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[full] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _class_modules(src: Path) -> dict[str, str]:
+    found = {}
+    for path in sorted((src / _SRC).glob("*.py")):
+        for match in re.finditer(r"^class (\w+)", path.read_text(encoding="utf-8"), re.M):
+            found[match.group(1)] = path.stem
+    return found
+
+
+def backend_instances(root: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Fresh backend objects for one multi-turn entry, loaded with its initial state."""
+    src = backend_dir(root)
+    modules = _class_modules(src)
+    instances = {}
+    for cls_name in entry["involved_classes"]:
+        cls = getattr(_import(src, modules[cls_name]), cls_name)
+        instance = cls()
+        load_scenario = getattr(instance, "_load_scenario", None)  # MathAPI is stateless
+        if load_scenario is not None:
+            load_scenario(dict(entry["initial_config"].get(cls_name, {})))
+        instances[cls_name] = instance
+    return instances
+
+
+def backend_docs(root: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The function documents of an entry's classes, minus its excluded functions."""
+    src = backend_dir(root)
+    modules = _class_modules(src)
+    docs = []
+    for cls_name in entry["involved_classes"]:
+        doc_file = src / _DOC / f"{modules[cls_name]}.json"
+        with doc_file.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    doc = json.loads(line)
+                    if doc["name"] not in entry.get("excluded_function", []):
+                        docs.append({**doc, "class": cls_name})
+    return docs
+
+
+def multi_step_tools(
+    root: Path, entries: Sequence[Mapping[str, Any]]
+) -> tuple[list[BFCLTool], list[dict[str, Any]]]:
+    """Tools bound to fresh backends for a multi-step question, and the instances' states."""
+    tools: list[BFCLTool] = []
+    instances: list[dict[str, Any]] = []
+    for entry in entries:
+        objs = backend_instances(root, entry)
+        instances.append(objs)
+        for doc in backend_docs(root, entry):
+            method = getattr(objs[doc["class"]], doc["name"], None)
+            tools.append(
+                BFCLTool(
+                    name=doc["name"], doc=doc, latency=hashed_latency(doc["name"]), target=method
+                )
+            )
+    return tools, instances

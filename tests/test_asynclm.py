@@ -1,0 +1,88 @@
+"""AsyncLM and the sync baselines on a scripted LLM: calls overlap decoding only for async."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import pytest
+
+from interlace.agents._asynclm import AsyncLM
+from interlace.agents._sync import SyncCalling
+from interlace.testing import ScriptedLLM
+
+REPLY = (
+    "[CALL] c1 [HEAD] slow(x=1) [END] [CALL] c2 [HEAD] slow(x=2) [END] "
+    "thinking about it while the calls run [TRAP][END] done"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Slow:
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started: list[float] = []
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        self.started.append(anyio.current_time())
+        await anyio.sleep(0.2)
+        return {"x": kwargs["x"]}
+
+
+def _llm() -> ScriptedLLM:
+    return ScriptedLLM(lambda m: REPLY if m[-1].role == "user" else " ok", tpot=0.01)
+
+
+@pytest.mark.anyio
+async def test_async_overlaps_calls_and_records_them() -> None:
+    tool = Slow()
+    result = await AsyncLM(_llm(), [tool]).run("q")
+    assert result.method == "async-naive"
+    assert [c["arguments"] for c in result.details["calls"]] == [{"x": 1}, {"x": 2}]
+    assert result.latency < 0.5  # two 0.2 s calls overlap each other and decoding
+    assert "[INTR] c1 [HEAD]" in result.details["text"]
+    assert {s.kind for s in result.trace.spans} >= {"tool", "interrupt", "llm"}
+
+
+@pytest.mark.anyio
+async def test_sync_waits_for_each_call() -> None:
+    tool = Slow()
+    result = await SyncCalling(_llm(), [tool]).run("q")
+    assert result.method == "sync"
+    assert result.latency >= 0.2
+    assert len(tool.started) == 1  # after the first result the script answers " ok"
+
+
+@pytest.mark.anyio
+async def test_sync_parallel_starts_calls_together() -> None:
+    tool = Slow()
+    result = await SyncCalling(_llm(), [tool], parallel=True).run("q")
+    assert result.method == "sync-parallel" and len(tool.started) == 2
+    assert abs(tool.started[1] - tool.started[0]) < 0.05
+    assert any(s.kind == "trap" for s in result.trace.spans)
+
+
+@pytest.mark.anyio
+async def test_errors_and_unknown_functions_become_interrupts() -> None:
+    llm = ScriptedLLM(
+        lambda m: "[CALL] a [HEAD] nope() [END]" if m[-1].role == "user" else " fine", tpot=0.0
+    )
+    result = await AsyncLM(llm, [Slow()]).run("q")
+    assert (
+        "unknown function" in result.details["text"] and result.details["calls"][0]["ok"] is False
+    )
+
+
+@pytest.mark.anyio
+async def test_user_interrupt_is_injected() -> None:
+    llm = ScriptedLLM(lambda m: "hello there" if m[-1].role == "user" else " bye", tpot=0.0)
+    agent = AsyncLM(llm, [Slow()])
+    agent.interrupt("stop please")
+    result = await agent.run("q")
+    assert "[INTR] user [HEAD] stop please [END]" in result.details["text"]

@@ -1,0 +1,58 @@
+"""BFCL AST checker rules and the hashed latency."""
+
+from __future__ import annotations
+
+from interlace.bench.bfcl import check_parallel, hashed_latency
+from interlace.bench.bfcl._data import multi_step_groups
+
+FUNCS = [
+    {
+        "name": "play",
+        "parameters": {
+            "properties": {
+                "artist": {"type": "string"},
+                "minutes": {"type": "float"},
+                "loud": {"type": "boolean"},
+            },
+            "required": ["artist", "minutes"],
+        },
+    }
+]
+TRUTH = [
+    {"play": {"artist": ["Taylor Swift"], "minutes": [20.0], "loud": ["", False]}},
+    {"play": {"artist": ["Maroon 5"], "minutes": [15.0], "loud": ["", False]}},
+]
+
+
+def _call(artist: str, minutes: object, **extra: object) -> dict[str, object]:
+    return {"name": "play", "arguments": {"artist": artist, "minutes": minutes, **extra}}
+
+
+def test_order_free_int_for_float_and_normalised_strings() -> None:
+    assert check_parallel([_call("maroon 5", 15), _call("Taylor Swift", 20)], TRUTH, FUNCS)
+
+
+def test_rejections() -> None:
+    assert not check_parallel([_call("Taylor Swift", 20)], TRUTH, FUNCS)  # count
+    assert not check_parallel([_call("Taylor Swift", 20), _call("Maroon 5", 16)], TRUTH, FUNCS)
+    unknown = _call("Maroon 5", 15, volume=3)
+    assert not check_parallel([_call("Taylor Swift", 20), unknown], TRUTH, FUNCS)
+    missing = {"name": "play", "arguments": {"artist": "Maroon 5"}}
+    assert not check_parallel([_call("Taylor Swift", 20), missing], TRUTH, FUNCS)
+    wrong = {"name": "Play", "arguments": {"artist": "Maroon 5", "minutes": 15}}
+    assert not check_parallel([_call("Taylor Swift", 20), wrong], TRUTH, FUNCS)
+
+
+def test_hashed_latency_is_fixed_and_in_range() -> None:
+    values = [hashed_latency(f"f{i}") for i in range(50)]
+    assert all(0.03 <= v <= 0.5 for v in values) and len(set(values)) > 40
+    assert hashed_latency("cd") == hashed_latency("cd")
+
+
+def test_multi_step_groups_have_disjoint_classes() -> None:
+    entries = [
+        {"id": i, "involved_classes": c}
+        for i, c in enumerate([["A"], ["A", "B"], ["C"], ["B"], ["D"]])
+    ]
+    groups = multi_step_groups(entries)
+    assert [[e["id"] for e in g] for g in groups] == [[0, 2, 3]]
