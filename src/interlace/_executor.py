@@ -239,6 +239,9 @@ class _Run:
                 times[1] = now()
                 outcome = await self.call(task)
         except anyio.get_cancelled_exc_class():
+            # Tools are only ever cancelled with the whole run (timeouts are ToolTimeoutError):
+            # everything unfinished is Cancelled, not "skipped because a dependency was".
+            self.scheduler.cancel()
             self.finish(task, Cancelled())
             raise
         self.finish(task, outcome)
