@@ -193,8 +193,11 @@ class AsyncLM:
             with trace.span("llm", "prefill") as attrs:
                 prompt = engine.chat_prefix(messages)
                 tokens = engine.tokenize(prompt, add_bos=True, special=True)
-                await anyio.to_thread.run_sync(engine.truncate, 0)
-                await anyio.to_thread.run_sync(engine.eval, tokens)
+                if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
+                    await anyio.to_thread.run_sync(engine.prefill, tokens)
+                else:
+                    await anyio.to_thread.run_sync(engine.truncate, 0)
+                    await anyio.to_thread.run_sync(engine.eval, tokens)
                 attrs["tokens"] = len(tokens)
             mask = await self._mask(engine) if self.constrained else None
             decoder = EngineDecoder(engine, mask)

@@ -102,14 +102,16 @@ class EngineDecoder:
         forbidden = self.mask.forbidden(monitor) if self.mask is not None else frozenset()
         engine = self.engine
 
+        is_end = getattr(engine, "is_eog", lambda t: t == engine.eos_token)
+
         def _one() -> int:
             token: int = engine.sample(temperature=self.temperature, forbidden=forbidden)
-            if token != engine.eos_token:
+            if not is_end(token):
                 engine.eval([token])
             return token
 
         token = await anyio.to_thread.run_sync(_one)
-        if token == engine.eos_token:
+        if is_end(token):
             return None
         self.generated += 1
         text: str = self._utf8.decode(engine.token_bytes(token))
