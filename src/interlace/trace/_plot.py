@@ -87,7 +87,8 @@ def _draw_one(ax: Any, trace: Trace, title: str, xmax: float, width_px: float) -
         span = spans[i]
         style = _style(span)
         used.add(style)
-        x, w, y = span.start - origin, max(span.duration, 0.0), row[tid_of[i]]
+        x, y = span.start - origin, row[tid_of[i]]
+        w = max(span.duration, xmax * 0.01)  # keep instant calls visible
         hatch = "///" if style == "trap" else None
         ax.add_patch(
             Rectangle(
@@ -118,7 +119,7 @@ def _draw_one(ax: Any, trace: Trace, title: str, xmax: float, width_px: float) -
             ax.add_patch(
                 Rectangle(
                     (step.start - origin, row[tid_of[step.span]] - 0.35),
-                    step.seconds,
+                    max(step.seconds, xmax * 0.01),
                     0.7,
                     fill=False,
                     edgecolor="black",
