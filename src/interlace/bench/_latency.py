@@ -116,10 +116,19 @@ def with_latency(fn: Callable[..., Any], latency: Latency) -> Callable[..., Awai
             return await fn(*args, **kwargs)
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
-    # Tool.from_function unwraps ``__wrapped__`` to decide sync vs async: hide the sync
-    # original, and keep its (resolved) type hints and signature for the schema.
+    preserve_signature(wrapper, fn)
+    return wrapper
+
+
+def preserve_signature(wrapper: Callable[..., Any], fn: Callable[..., Any]) -> None:
+    """Give the async ``wrapper`` (made with ``functools.wraps(fn)``) ``fn``'s resolved schema.
+
+    ``Tool.from_function`` unwraps ``__wrapped__`` to decide sync vs async, so the sync
+    original is hidden, and its resolved type hints and signature are copied instead.
+    """
     hints = typing.get_type_hints(fn)
-    del wrapper.__wrapped__
+    if hasattr(wrapper, "__wrapped__"):
+        del wrapper.__wrapped__
     wrapper.__annotations__ = hints
     sig = inspect.signature(fn)
     params = [
@@ -128,4 +137,3 @@ def with_latency(fn: Callable[..., Any], latency: Latency) -> Callable[..., Awai
     wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=params, return_annotation=hints.get("return", sig.return_annotation)
     )
-    return wrapper

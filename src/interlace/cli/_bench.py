@@ -1,1 +1,488 @@
-"""Placeholder: commands register on interlace.cli.app here."""
+"""``interlace bench``, ``eval``, ``run`` and ``data``: benchmarks from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from interlace._errors import InterlaceError, NetworkUnavailableError
+from interlace.bench import _data
+from interlace.bench._eval import Report, evaluate_files
+from interlace.bench._latency import Latency
+from interlace.bench._registry import Question, RunOptions, benchmark_names, get_benchmark
+from interlace.bench._runner import RunConfig, run_benchmark
+from interlace.bench._store import Store
+from interlace.cli import app
+from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help=f"Benchmark data directory (default: ${_data.ENV_VAR}, else the user data dir).",
+        show_default=False,
+    ),
+]
+LLMSpec = Annotated[
+    str,
+    typer.Option(
+        "--llm",
+        help="Backend spec: local, local:smollm2-135m, openai:gpt-4o-mini, "
+        "vllm:MODEL@http://host:8000/v1, ollama:MODEL, ...",
+    ),
+]
+
+
+def _fail(exc: InterlaceError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=2 if isinstance(exc, NetworkUnavailableError) else 1)
+
+
+def _load_llm(spec: str) -> LLM:
+    from interlace.llm._select import load_llm
+
+    return load_llm(spec)
+
+
+def _select(questions: list[Question], ids: str | None, limit: int | None) -> list[Question]:
+    if ids:
+        wanted = [i.strip() for i in ids.split(",") if i.strip()]
+        by_id = {q.id: q for q in questions}
+        missing = [i for i in wanted if i not in by_id]
+        if missing:
+            raise typer.BadParameter(
+                f"unknown question ids: {', '.join(missing)}", param_hint="--ids"
+            )
+        questions = [by_id[i] for i in wanted]  # type: ignore[index]
+    return questions[:limit] if limit is not None else questions
+
+
+class _Live:
+    """Progress bar with running accuracy and mean latency per method."""
+
+    def __init__(self, progress: Progress, methods: Sequence[str], total: int) -> None:
+        self.progress = progress
+        self.tasks = {m: progress.add_task(m, total=total, stats="") for m in methods}
+        self.stats: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+
+    def skip(self, item: dict[str, Any]) -> None:
+        self.progress.advance(self.tasks[item["method"]])
+
+    def record(self, record: dict[str, Any]) -> None:
+        method = record["method"]
+        rows = self.stats[method]
+        rows.append((bool(record["correct"]), float(record["latency"])))
+        acc = sum(c for c, _ in rows) / len(rows)
+        lat = sum(t for _, t in rows) / len(rows)
+        self.progress.update(
+            self.tasks[method], advance=1, stats=f"acc {acc:.0%}  mean {lat:.2f}s  (n={len(rows)})"
+        )
+
+
+@app.command(
+    "bench",
+    epilog=(
+        "Examples:\n\n"
+        "  interlace bench hotpotqa --limit 20 --store runs/hotpot.jsonl\n\n"
+        "  interlace bench parallelqa --methods compiler,react --llm local:qwen2.5-coder-0.5b "
+        "--tool-latency uniform:0.2-0.8s --store runs/pqa.jsonl\n\n"
+        "  interlace bench movie --methods compiler --no-stream --store runs/movie.jsonl\n\n"
+        "Re-running the same command resumes: finished questions are skipped."
+    ),
+)
+def bench(
+    benchmark: Annotated[str, typer.Argument(help="hotpotqa, movie, parallelqa (or bfcl).")],
+    store: Annotated[
+        Path, typer.Option("--store", help="JSONL results file (appended; resumable).")
+    ],
+    methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = "compiler,react",
+    llm: LLMSpec = "local",
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    ids: Annotated[
+        str | None, typer.Option(help="Only these question ids (comma-separated).")
+    ] = None,
+    data_dir: DataDir = None,
+    tool_latency: Annotated[
+        str,
+        typer.Option(
+            help="Added tool latency: real, 0.5s, 500ms, uniform:0.2-0.8s, normal:0.5s,0.1s."
+        ),
+    ] = "real",
+    stream: Annotated[
+        bool, typer.Option(help="LLMCompiler streams the plan (--no-stream waits).")
+    ] = True,
+    search: Annotated[
+        str, typer.Option(help="Search backend: offline (data dir) or live (Wikipedia).")
+    ] = "offline",
+    seed: Annotated[int, typer.Option(help="Seed of the tool-latency draws.")] = 0,
+) -> None:
+    """Run METHODS on the same questions of BENCHMARK; one record per answer goes to --store.
+
+    The method order alternates per question (q1: compiler, react; q2: react, compiler; ...) so
+    machine drift hits every method alike. A killed run resumes where it stopped.
+    """
+    try:
+        bench_obj = get_benchmark(benchmark)
+        method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
+        unknown = [m for m in method_list if m not in bench_obj.methods]
+        if unknown or not method_list:
+            raise typer.BadParameter(
+                f"{benchmark} supports {', '.join(bench_obj.methods)}; got {methods!r}",
+                param_hint="--methods",
+            )
+        root = _data.data_dir(data_dir)
+        questions = _select(bench_obj.load(root), ids, limit)
+        options = RunOptions(
+            data_dir=root,
+            tool_latency=Latency.parse(tool_latency, seed=seed),
+            stream=stream,
+            search=search,
+        )
+        config = RunConfig(benchmark=bench_obj, methods=method_list, llm_spec=llm, options=options)
+        results = Store(store)
+        backend = _load_llm(llm)
+        columns = (
+            TextColumn("{task.description:>10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=err) as progress:
+            live = _Live(progress, method_list, len(questions))
+            written = anyio.run(_bench_async, config, questions, backend, results, live)
+    except InterlaceError as exc:
+        raise _fail(exc) from exc
+    err.print(f"wrote {written} records to {store} ({len(results)} in the store)")
+
+
+async def _bench_async(
+    config: RunConfig, questions: list[Question], llm: LLM, store: Store, live: _Live
+) -> int:
+    try:
+        return await run_benchmark(
+            config, questions, llm, store, on_record=live.record, on_skip=live.skip
+        )
+    finally:
+        await llm.aclose()
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_report(report: Report) -> None:
+    table = Table(title="Results per benchmark and method")
+    for col in (
+        "benchmark",
+        "method",
+        "llm",
+        "latency",
+        "n",
+        "accuracy",
+        "mean s",
+        "median s",
+        "p90 s",
+        "tok in",
+        "tok out",
+        "cost $",
+        "errors",
+    ):
+        table.add_column(
+            col, justify="right" if col not in ("benchmark", "method", "llm") else "left"
+        )
+    for s in report.summaries:
+        table.add_row(
+            s.benchmark,
+            s.method,
+            s.llm,
+            s.tool_latency,
+            str(s.n),
+            f"{s.accuracy:.1%}",
+            f"{s.latency_mean:.2f}",
+            f"{s.latency_median:.2f}",
+            f"{s.latency_p90:.2f}",
+            f"{s.tokens_in:.0f}",
+            f"{s.tokens_out:.0f}",
+            f"{s.cost_usd:.4f}",
+            str(s.errors),
+        )
+    console.print(table)
+    metric_rows = [s for s in report.summaries if s.trace_metrics]
+    if metric_rows:
+        keys = ("critical_path_s", "efficiency", "llm_share", "tool_share", "overlap_share")
+        mt = Table(title="Trace metrics (means)")
+        for col in ("benchmark", "method", *keys):
+            mt.add_column(col)
+        for s in metric_rows:
+            vals = [s.trace_metrics.get(k) for k in keys]
+            mt.add_row(
+                s.benchmark,
+                s.method,
+                *[_fmt(v, ".2f") if isinstance(v, float | int) else "-" for v in vals],
+            )
+        console.print(mt)
+    if report.comparisons:
+        ct = Table(title="Compared on the questions both methods answered")
+        for col in (
+            "benchmark",
+            "method",
+            "vs",
+            "n",
+            "speedup",
+            "token saving",
+            "cost saving",
+            "accuracy",
+            "baseline acc",
+        ):
+            ct.add_column(col)
+        for c in report.comparisons:
+            ct.add_row(
+                c.benchmark,
+                c.method,
+                c.baseline,
+                str(c.n),
+                _fmt(c.speedup, ".2f") + "x",
+                _fmt(c.token_saving, ".1%"),
+                _fmt(c.cost_saving, ".1%"),
+                f"{c.accuracy:.1%}",
+                f"{c.baseline_accuracy:.1%}",
+            )
+        console.print(ct)
+
+
+@app.command(
+    "eval",
+    epilog="Examples:\n\n  interlace eval runs/hotpot.jsonl\n\n"
+    "  interlace eval runs/*.jsonl --json > summary.json",
+)
+def eval_(
+    files: Annotated[
+        list[Path], typer.Argument(help="Result stores written by `interlace bench`.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    baseline: Annotated[str, typer.Option(help="Method the others are compared with.")] = "react",
+) -> None:
+    """Summarise result stores: accuracy, latency, tokens, cost, errors per method.
+
+    Also LLMCompiler vs ReAct ratios (speedup, token and cost savings) over the questions both
+    methods answered in the same configuration.
+    """
+    try:
+        report = evaluate_files(files, baseline=baseline)
+    except InterlaceError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+    else:
+        _print_report(report)
+
+
+# --------------------------------------------------------------------------- interlace run
+
+
+class _EchoLLM(LLM):
+    """Prints every request's text as it streams, under a header naming its role."""
+
+    def __init__(self, inner: LLM, write: Callable[[str], None]) -> None:
+        self.inner, self.model, self.write = inner, inner.model, write
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        config: GenerationConfig = GenerationConfig(),  # noqa: B008
+    ) -> AsyncIterator[StreamItem]:
+        system = messages[0].content if messages else ""
+        role = (
+            "planner"
+            if system.startswith("You plan")
+            else "joiner"
+            if system.startswith("You get")
+            else "react"
+            if system.startswith("You answer")
+            else "llm"
+        )
+        self.write(f"\n── {role} ──\n")
+        async for item in self.inner.stream(messages, config):
+            if isinstance(item, TextDelta):
+                self.write(item.text)
+            elif isinstance(item, Completion):
+                self.write(
+                    f"\n   [{item.usage.prompt_tokens} in / {item.usage.completion_tokens} "
+                    f"out tokens, {item.timing.total:.2f}s]\n"
+                )
+            yield item
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _echo_tool(
+    fn: Callable[..., Any], write: Callable[[str], None], t0: float
+) -> Callable[..., Any]:
+    import functools
+    import inspect
+    import time
+
+    from interlace.bench._latency import preserve_signature
+
+    is_async = inspect.iscoroutinefunction(fn)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = f"{fn.__name__}({', '.join(map(repr, args))})"
+        start = time.monotonic()
+        write(f"\n   ▶ {call} at +{start - t0:.2f}s\n")
+        result = (
+            await fn(*args, **kwargs)
+            if is_async
+            else await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        )
+        end = time.monotonic()
+        write(f"   ✓ {call} ({end - start:.2f}s): {str(result)[:160]}\n")
+        return result
+
+    preserve_signature(wrapper, fn)
+    return wrapper
+
+
+@app.command(
+    "run",
+    epilog=(
+        "Examples:\n\n"
+        '  interlace run "Were Scott Derrickson and Ed Wood of the same nationality?"\n\n'
+        '  interlace run "Which is deeper, Lake Baikal or Lake Superior?" --method react\n\n'
+        '  interlace run "Who directed Vertigo?" --tools live --llm openai:gpt-4o-mini'
+    ),
+)
+def run(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    tools: Annotated[
+        str, typer.Option(help="wiki (offline store in the data dir) or live.")
+    ] = "wiki",
+    method: Annotated[str, typer.Option(help="compiler or react.")] = "compiler",
+    llm: LLMSpec = "local",
+    data_dir: DataDir = None,
+    stream: Annotated[bool, typer.Option(help="Stream the plan into the executor.")] = True,
+) -> None:
+    """Answer one QUESTION with the built-in search and math tools, showing the work.
+
+    Prints the model's output (the plan) as it streams, each tool call with its start time and
+    duration, and the answer with its latency, LLM calls and tokens.
+    """
+    if tools not in ("wiki", "live"):
+        raise typer.BadParameter("use wiki or live", param_hint="--tools")
+    if method not in ("compiler", "react"):
+        raise typer.BadParameter("use compiler or react", param_hint="--method")
+    try:
+        result = anyio.run(
+            _run_async, question, tools, method, llm, _data.data_dir(data_dir), stream
+        )
+    except InterlaceError as exc:
+        raise _fail(exc) from exc
+    console.print(f"\n[bold]Answer:[/bold] {result.answer}")
+    console.print(
+        f"{result.latency:.2f}s, {result.llm_calls} LLM calls, "
+        f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens, "
+        f"{result.tool_calls} tool calls, ${result.cost_usd:.4f}"
+    )
+    for error in result.errors:
+        err.print(f"[yellow]note:[/yellow] {error}")
+
+
+async def _run_async(
+    question: str, tools: str, method: str, spec: str, root: Path, stream: bool
+) -> Any:
+    import time
+
+    from interlace._tools import Tool
+    from interlace.agents import LLMCompiler, ReAct
+    from interlace.bench._benchmarks import make_search
+    from interlace.bench._examples import HOTPOTQA, PARALLELQA
+    from interlace.bench._mathtool import make_math
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    backend = _EchoLLM(_load_llm(spec), write)
+    options = RunOptions(data_dir=root, search="live" if tools == "live" else "offline")
+    t0 = time.monotonic()
+    functions = [make_search(options, ("wiki", "hotpotqa", "movielens")), make_math(backend)]
+    tool_list = [Tool.from_function(_echo_tool(fn, write, t0)) for fn in functions]
+    try:
+        if method == "react":
+            agent: Any = ReAct(backend, tool_list, examples=HOTPOTQA.react)
+        else:
+            agent = LLMCompiler(
+                backend,
+                tool_list,
+                stream=stream,
+                planner_examples=HOTPOTQA.planner + "\n###\n" + PARALLELQA.planner,
+                joiner_examples=HOTPOTQA.joiner,
+            )
+        return await agent.run(question)
+    finally:
+        await backend.aclose()
+
+
+# --------------------------------------------------------------------------- interlace data
+
+data_app = typer.Typer(
+    help="Benchmark data: list what is present, fetch it from its public sources.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command(
+    "fetch",
+    epilog="Examples:\n\n  interlace data fetch all\n\n"
+    "  interlace data fetch hotpotqa --data-dir ~/interlace-data",
+)
+def data_fetch(
+    name: Annotated[str, typer.Argument(help=f"all, {', '.join(_data.DATASETS)}")] = "all",
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option(help="Download again even if present.")] = False,
+) -> None:
+    """Download datasets from their public sources (sha256-verified, atomic writes)."""
+    root = _data.data_dir(data_dir)
+    try:
+        written = _data.fetch(name, root, force=force)
+    except InterlaceError as exc:
+        raise _fail(exc) from exc
+    for path in written:
+        console.print(f"fetched {path}")
+    if not written:
+        console.print(f"nothing to fetch: already present in {root}")
+
+
+@data_app.command("list")
+def data_list(data_dir: DataDir = None) -> None:
+    """Show which datasets are present in the data directory."""
+    root = _data.data_dir(data_dir)
+    table = Table(title=f"Data in {root}")
+    for col in ("name", "present", "path", "what"):
+        table.add_column(col)
+    for dataset, present in _data.status(root):
+        table.add_row(
+            dataset.name, "yes" if present else "[red]no[/red]", dataset.path, dataset.description
+        )
+    console.print(table)
+    console.print(f"Benchmarks: {', '.join(benchmark_names())}")
