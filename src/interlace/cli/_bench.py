@@ -25,8 +25,16 @@ from interlace.bench._store import Store
 from interlace.cli import app
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
 
-console = Console()
-err = Console(stderr=True)
+
+def console() -> Console:
+    """Standard output console (made per use, so the terminal width is read when printing)."""
+    return Console()
+
+
+def err() -> Console:
+    """Standard error console."""
+    return Console(stderr=True)
+
 
 DataDir = Annotated[
     Path | None,
@@ -47,7 +55,7 @@ LLMSpec = Annotated[
 
 
 def _fail(exc: InterlaceError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    err().print(f"[red]error:[/red] {exc}")
     return typer.Exit(code=2 if isinstance(exc, NetworkUnavailableError) else 1)
 
 
@@ -161,12 +169,12 @@ def bench(
             TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=err) as progress:
+        with Progress(*columns, console=err()) as progress:
             live = _Live(progress, method_list, len(questions))
             written = anyio.run(_bench_async, config, questions, backend, results, live)
     except InterlaceError as exc:
         raise _fail(exc) from exc
-    err.print(f"wrote {written} records to {store} ({len(results)} in the store)")
+    err().print(f"wrote {written} records to {store} ({len(results)} in the store)")
 
 
 async def _bench_async(
@@ -220,7 +228,7 @@ def _print_report(report: Report) -> None:
             f"{s.cost_usd:.4f}",
             str(s.errors),
         )
-    console.print(table)
+    console().print(table)
     metric_rows = [s for s in report.summaries if s.trace_metrics]
     if metric_rows:
         keys = ("critical_path_s", "efficiency", "llm_share", "tool_share", "overlap_share")
@@ -234,7 +242,7 @@ def _print_report(report: Report) -> None:
                 s.method,
                 *[_fmt(v, ".2f") if isinstance(v, float | int) else "-" for v in vals],
             )
-        console.print(mt)
+        console().print(mt)
     if report.comparisons:
         ct = Table(title="Compared on the questions both methods answered")
         for col in (
@@ -261,7 +269,7 @@ def _print_report(report: Report) -> None:
                 f"{c.accuracy:.1%}",
                 f"{c.baseline_accuracy:.1%}",
             )
-        console.print(ct)
+        console().print(ct)
 
 
 @app.command(
@@ -346,9 +354,10 @@ def _echo_tool(
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        call = f"{fn.__name__}({', '.join(map(repr, args))})"
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        call = f"{fn.__name__}({', '.join(shown)})"
         start = time.monotonic()
-        write(f"\n   ▶ {call} at +{start - t0:.2f}s\n")
+        write(f"\n   ▶ {call} at +{start - t0[0]:.2f}s\n")
         result = (
             await fn(*args, **kwargs)
             if is_async
@@ -396,14 +405,14 @@ def run(
         )
     except InterlaceError as exc:
         raise _fail(exc) from exc
-    console.print(f"\n[bold]Answer:[/bold] {result.answer}")
-    console.print(
+    console().print(f"\n[bold]Answer:[/bold] {result.answer}")
+    console().print(
         f"{result.latency:.2f}s, {result.llm_calls} LLM calls, "
         f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens, "
         f"{result.tool_calls} tool calls, ${result.cost_usd:.4f}"
     )
     for error in result.errors:
-        err.print(f"[yellow]note:[/yellow] {error}")
+        err().print(f"[yellow]note:[/yellow] {error}")
 
 
 async def _run_async(
@@ -423,7 +432,7 @@ async def _run_async(
 
     backend = _EchoLLM(_load_llm(spec), write)
     options = RunOptions(data_dir=root, search="live" if tools == "live" else "offline")
-    t0 = time.monotonic()
+    t0 = [time.monotonic()]
     functions = [make_search(options, ("wiki", "hotpotqa", "movielens")), make_math(backend)]
     tool_list = [Tool.from_function(_echo_tool(fn, write, t0)) for fn in functions]
     try:
@@ -437,6 +446,7 @@ async def _run_async(
                 planner_examples=HOTPOTQA.planner + "\n###\n" + PARALLELQA.planner,
                 joiner_examples=HOTPOTQA.joiner,
             )
+        t0[0] = time.monotonic()
         return await agent.run(question)
     finally:
         await backend.aclose()
@@ -468,9 +478,9 @@ def data_fetch(
     except InterlaceError as exc:
         raise _fail(exc) from exc
     for path in written:
-        console.print(f"fetched {path}")
+        console().print(f"fetched {path}")
     if not written:
-        console.print(f"nothing to fetch: already present in {root}")
+        console().print(f"nothing to fetch: already present in {root}")
 
 
 @data_app.command("list")
@@ -484,5 +494,5 @@ def data_list(data_dir: DataDir = None) -> None:
         table.add_row(
             dataset.name, "yes" if present else "[red]no[/red]", dataset.path, dataset.description
         )
-    console.print(table)
-    console.print(f"Benchmarks: {', '.join(benchmark_names())}")
+    console().print(table)
+    console().print(f"Benchmarks: {', '.join(benchmark_names())}")

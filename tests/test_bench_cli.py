@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from _bench_helpers import SHARED_DATA
+from interlace.bench._eval import evaluate_records, percentile
+from interlace.bench._scoring import is_correct, normalize
+from interlace.cli import app
+from interlace.testing import ScriptedLLM
+
+runner = CliRunner()
+
+
+def _reply(messages: Any) -> str:
+    system = messages[0].content
+    if system.startswith("You plan"):
+        return '1. search("Scott Derrickson")\n2. search("Ed Wood")\n3. join()\n<END_OF_PLAN>'
+    if system.startswith("You get") or "Observation" in messages[-1].content:
+        return "Thought: both American.\nAction: Finish(yes)"
+    return 'Thought: look.\nAction: search("Ed Wood")'
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("interlace.cli._bench._load_llm", lambda spec: ScriptedLLM(_reply))
+
+
+def test_bench_then_eval(scripted: None, tmp_path: Path) -> None:
+    store = tmp_path / "h.jsonl"
+    args = [
+        "bench",
+        "hotpotqa",
+        "--limit",
+        "2",
+        "--data-dir",
+        str(SHARED_DATA),
+        "--store",
+        str(store),
+        "--tool-latency",
+        "1ms",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in store.read_text().splitlines()]
+    assert [(r["question_id"], r["method"]) for r in records][:3] == [
+        ("5a8b57f25542995d1e6f1371", "compiler"),
+        ("5a8b57f25542995d1e6f1371", "react"),
+        ("5adbf0a255429947ff17385a", "react"),
+    ]
+    assert records[0]["config"]["tool_latency"] == "0.001s"
+    again = runner.invoke(app, args)  # resume: nothing left to do
+    assert again.exit_code == 0 and "wrote 0 records" in again.output
+    out = runner.invoke(app, ["eval", str(store), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    methods = {s["method"]: s for s in report["summaries"]}
+    assert methods["compiler"]["n"] == 2 and methods["compiler"]["accuracy"] == 0.5
+    (comparison,) = report["comparisons"]
+    assert comparison["method"] == "compiler" and comparison["n"] == 2
+    assert comparison["speedup"] > 0
+    table = runner.invoke(app, ["eval", str(store)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "compiler" in table.output and "speedup" in table.output
+
+
+def test_bench_rejects_unknown_method_and_benchmark(scripted: None, tmp_path: Path) -> None:
+    store = str(tmp_path / "x.jsonl")
+    bad = runner.invoke(app, ["bench", "hotpotqa", "--methods", "magic", "--store", store])
+    assert bad.exit_code != 0 and "supports compiler, react" in bad.output
+    unknown = runner.invoke(app, ["bench", "nosuch", "--store", store])
+    assert unknown.exit_code == 1 and "unknown benchmark" in unknown.output
+
+
+def test_bench_missing_data_points_at_fetch(scripted: None, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["bench", "movie", "--data-dir", str(tmp_path), "--store", str(tmp_path / "s.jsonl")]
+    )
+    assert result.exit_code == 1 and "interlace data fetch movie" in result.output
+
+
+def test_run_prints_plan_tool_calls_and_answer(scripted: None) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "Were Scott Derrickson and Ed Wood of the same nationality?",
+            "--data-dir",
+            str(SHARED_DATA),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "── planner ──" in out and '1. search("Scott Derrickson")' in out
+    assert "▶ search(entity='Ed Wood')" in out and "✓ search(entity='Ed Wood')" in out
+    assert "Answer: yes" in out
+
+
+def test_data_list_and_offline_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = runner.invoke(app, ["data", "list", "--data-dir", str(SHARED_DATA)])
+    assert listed.exit_code == 0 and "hotpotqa" in listed.output and "no" not in listed.output
+    from interlace._errors import NetworkUnavailableError
+
+    def offline(*a: Any, **k: Any) -> Any:
+        raise NetworkUnavailableError("no network to download x; pass --data-dir")
+
+    monkeypatch.setattr("interlace.bench._data.fetch", offline)
+    fetched = runner.invoke(app, ["data", "fetch", "movie", "--data-dir", str(tmp_path)])
+    assert fetched.exit_code == 2 and "--data-dir" in fetched.output
+
+
+def test_scoring_rules() -> None:
+    assert normalize("The  Mariana Trench!") == "mariana trench"
+    assert is_correct("yes", "Yes") and not is_correct("no", "yes")
+    assert is_correct("40.0", "40.9") and is_correct("about 44 km", "40.9")
+    assert not is_correct("46", "40.9") and not is_correct("3 or 4", "3.5")
+    opts = ["Fargo", "Heat", "Big", "Ghost"]
+    assert is_correct("I would pick Fargo (1996).", "Fargo", options=opts)
+    assert not is_correct("Fargo or Heat", "Fargo", options=opts)
+    assert not is_correct("Heat", "Fargo", options=opts)
+
+
+def test_eval_pairs_only_shared_questions() -> None:
+    def rec(q: str, method: str, latency: float, tokens: int, correct: bool) -> dict[str, Any]:
+        return {
+            "benchmark": "b",
+            "question_id": q,
+            "method": method,
+            "latency": latency,
+            "tokens_in": tokens,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+            "correct": correct,
+            "errors": [],
+            "config": {"llm": "x", "stream": True if method == "compiler" else None},
+        }
+
+    report = evaluate_records(
+        [
+            rec("1", "compiler", 1.0, 50, True),
+            rec("2", "compiler", 1.0, 50, True),
+            rec("1", "react", 3.0, 100, False),
+            rec("3", "react", 100.0, 1, False),
+        ]
+    )
+    (c,) = report.comparisons
+    assert c.n == 1 and c.speedup == pytest.approx(3.0) and c.token_saving == pytest.approx(0.5)
+    assert c.cost_saving is None
+    react = next(s for s in report.summaries if s.method == "react")
+    assert react.latency_mean == pytest.approx(51.5) and react.n == 2
+    assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == pytest.approx(9.1)
