@@ -138,3 +138,26 @@ def test_compare_stacks_on_a_taller_figure(tmp_path: Path) -> None:
     assert h2 > h1 * 1.4 and abs(w2 - w1) < 0.1 * w1
     with pytest.raises(UsageError):
         plot_timeline([], tmp_path / "none.png")
+
+
+def test_repeated_method_runs_get_distinct_labels(tmp_path: Path) -> None:
+    rows = [
+        {
+            "question_id": "q1",
+            "method": "compiler",
+            "config": {"llm": "local", "tool_latency": latency},
+            "trace": trace_to_dict(_compiler()),
+        }
+        for latency in ("0", "paper")
+    ]
+    store = tmp_path / "runs.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    chrome = tmp_path / "c.json"
+    code, out = invoke(str(store), "-q", "q1", "--compare", "--chrome", str(chrome))
+    assert code == 0, out
+    events = json.loads(chrome.read_text())["traceEvents"]
+    names = {e["args"]["name"] for e in events if e.get("name") == "process_name"}
+    assert names == {
+        "compiler [llm=local, tool_latency=0] (q1)",
+        "compiler [llm=local, tool_latency=paper] (q1)",
+    }

@@ -88,6 +88,27 @@ def _select(
     return chosen
 
 
+def _labels(chosen: Sequence[TraceRecord]) -> list[str]:
+    """Method names, with the run configuration added when a method appears more than once."""
+    counts: dict[str, int] = {}
+    for rec in chosen:
+        counts[rec.method] = counts.get(rec.method, 0) + 1
+    labels = []
+    for n, rec in enumerate(chosen, 1):
+        if counts[rec.method] == 1:
+            labels.append(rec.method)
+            continue
+        config = rec.record.get("config")
+        keys = ("llm", "tool_latency", "stream", "search")
+        extra = (
+            ", ".join(f"{k}={config[k]}" for k in keys if k in config)
+            if isinstance(config, dict)
+            else ""
+        )
+        labels.append(f"{rec.method} [{extra or f'run {n}'}]")
+    return labels
+
+
 def _describe(rec: TraceRecord) -> None:
     path = critical_path(rec.trace)
     _console.print(f"[bold]{rec.question_id}[/] / [bold]{rec.method}[/]")
@@ -104,8 +125,8 @@ def _describe(rec: TraceRecord) -> None:
 def _export(chosen: Sequence[TraceRecord], chrome: Path | None, jsonl: Path | None) -> None:
     if chrome is not None:
         events: list[dict[str, Any]] = []
-        for pid, rec in enumerate(chosen, 1):
-            name = f"{rec.method} ({rec.question_id})"
+        for pid, (label, rec) in enumerate(zip(_labels(chosen), chosen, strict=True), 1):
+            name = f"{label} ({rec.question_id})"
             events += trace_to_chrome(rec.trace, process_name=name, pid=pid)["traceEvents"]
         chrome.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
         _console.print(f"wrote {chrome} (open in https://ui.perfetto.dev or chrome://tracing)")
@@ -161,7 +182,7 @@ def trace_command(
         if plot is not None:
             from interlace.trace._plot import plot_timeline
 
-            runs = [(rec.method, rec.trace) for rec in chosen]
+            runs = list(zip(_labels(chosen), (rec.trace for rec in chosen), strict=True))
             plot_timeline(runs, plot, title=f"question {chosen[0].question_id}")
             _console.print(f"wrote {plot}")
         _export(chosen, chrome, jsonl)
