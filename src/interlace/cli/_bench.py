@@ -342,7 +342,7 @@ class _EchoLLM(LLM):
 
 
 def _echo_tool(
-    fn: Callable[..., Any], write: Callable[[str], None], t0: float
+    fn: Callable[..., Any], write: Callable[[str], None], t0: list[float]
 ) -> Callable[..., Any]:
     import functools
     import inspect
