@@ -218,3 +218,56 @@ class BrokenLLM(LLM):
 async def test_llm_errors_propagate() -> None:
     with pytest.raises(LLMConnectionError, match="server down"):
         await LLMCompiler(BrokenLLM(), [make_search()]).run("Q?")
+
+
+PLANNER_EXAMPLE = """Question: Which is older, the Eiffel Tower or the Statue of Liberty?
+1. search("Eiffel Tower")
+2. search("Statue of Liberty")
+3. join()
+<END_OF_PLAN>"""
+
+JOINER_EXAMPLE = """Question: Which is older, the Eiffel Tower or the Statue of Liberty?
+1. search("Eiffel Tower")
+Observation: The Eiffel Tower was finished in 1889.
+2. search("Statue of Liberty")
+Observation: The Statue of Liberty was finished in 1886.
+Thought: 1886 is before 1889.
+Action: Finish(Statue of Liberty)"""
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_end_to_end_with_the_real_model() -> None:
+    from interlace.llm._local import LocalLLM
+    from interlace.llm._models import resolve_model
+
+    name = "qwen2.5-coder-0.5b"
+    try:
+        resolve_model(name)
+    except Exception as exc:  # the model file is missing: fail loudly, never skip
+        pytest.fail(f"model {name} is not available ({exc}); run `interlace models fetch {name}`")
+    facts = {"paris": "Paris has 2.1 million people.", "rome": "Rome has 2.8 million people."}
+
+    def search(query: str) -> str:
+        """Look a city up in the encyclopedia."""
+        return next((v for k, v in facts.items() if k in query.lower()), "No article found.")
+
+    llm = LocalLLM(name, n_ctx=2048)
+    try:
+        agent = LLMCompiler(
+            llm,
+            [Tool.from_function(search)],
+            planner_examples=PLANNER_EXAMPLE,
+            joiner_examples=JOINER_EXAMPLE,
+            max_replans=0,
+            planner_config=GenerationConfig(max_tokens=80),
+            joiner_config=GenerationConfig(max_tokens=60),
+        )
+        result = await agent.run("Which city has more people, Paris or Rome?")
+    finally:
+        await llm.aclose()
+    print(result.answer, result.latency, result.usage, result.details, result.errors)
+    assert result.answer.strip()
+    assert result.tool_calls >= 1
+    roles = [s.attrs["role"] for s in result.trace.spans if s.kind == "llm"]
+    assert roles[0] == "planner" and "joiner" in roles
