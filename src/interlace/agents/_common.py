@@ -46,7 +46,12 @@ class RunMeter:
     errors: list[str] = field(default_factory=list)
 
     def record(self, completion: Completion, role: str, **attrs: Any) -> None:
-        """Count one finished LLM request and add its span (attrs: role, tokens, ttft, tpot)."""
+        """Count one finished LLM request and add its span.
+
+        The span's attrs: ``role``, ``prompt_tokens``, ``completion_tokens``,
+        ``cached_prompt_tokens`` (tokens), ``first_token`` (monotonic seconds), ``ttft`` and
+        ``tpot`` (seconds, ``None`` when undefined), ``finish_reason``, plus ``attrs``.
+        """
         self.llm_calls += 1
         self.usage = self.usage + completion.usage
         self.cost_usd += completion.cost_usd
@@ -62,6 +67,7 @@ class RunMeter:
                     "prompt_tokens": usage.prompt_tokens,
                     "completion_tokens": usage.completion_tokens,
                     "cached_prompt_tokens": usage.cached_prompt_tokens,
+                    "first_token": timing.first_token,
                     "ttft": timing.ttft,
                     "tpot": timing.tpot(usage.completion_tokens),
                     "finish_reason": completion.finish_reason,
