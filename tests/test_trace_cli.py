@@ -161,3 +161,10 @@ def test_repeated_method_runs_get_distinct_labels(tmp_path: Path) -> None:
         "compiler [llm=local, tool_latency=0] (q1)",
         "compiler [llm=local, tool_latency=paper] (q1)",
     }
+
+
+def test_empty_store_is_a_clean_error(tmp_path: Path) -> None:
+    store = tmp_path / "empty.jsonl"
+    store.write_text("")
+    code, out = invoke(str(store))
+    assert code == 2 and "no traced runs" in out and "per method" not in out

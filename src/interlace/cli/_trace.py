@@ -72,7 +72,7 @@ def _select(
 ) -> list[TraceRecord]:
     """The runs of one question (the first in the file if not given), filtered by method."""
     if not records:
-        raise UsageError("the file holds no traced runs")
+        raise UsageError("the file holds no traced runs (records with a non-empty 'trace')")
     qid = question if question is not None else records[0].question_id
     chosen = [r for r in records if r.question_id == qid]
     if not chosen:
@@ -171,7 +171,7 @@ def trace_command(
     """
     try:
         records = read_trace_records(file)
-        if question is None:
+        if question is None and records:
             _list(records, limit)
         chosen = _select(records, question, method or [])
         if not compare:
