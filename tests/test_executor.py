@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from interlace._errors import (
     ToolExecutionError,
     ToolTimeoutError,
     UnknownToolError,
+    UsageError,
 )
 from interlace._executor import ExecutionLimits, run_plan
 from interlace._plan import Ref, Task, TaskId
@@ -391,3 +393,10 @@ def test_random_dags(dag: list[tuple[int, list[int], float, bool]], limit: int) 
                 assert r.end is not None and record.start is not None and r.end <= record.start
         else:
             assert isinstance(record.outcome, Skipped) and i not in started
+
+
+def test_limits_reject_nonsense() -> None:
+    with pytest.raises(UsageError, match="max_concurrency"):
+        ExecutionLimits(max_concurrency=0)
+    with pytest.raises(UsageError, match="default_timeout"):
+        ExecutionLimits(default_timeout=-1)

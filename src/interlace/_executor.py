@@ -9,7 +9,8 @@ Guarantees:
 
 * Every task gets exactly one outcome; a tool that raises, times out or gets bad arguments
   fails its task (its dependents are skipped) and never hangs or crashes the run.
-* At most ``limits.max_concurrency`` tools run at once (an ``anyio.CapacityLimiter``).
+* At most ``limits.max_concurrency`` tools run at once (ready tasks beyond that wait in a
+  FIFO queue; ``TaskRecord.dispatched`` is when a task became ready, ``start`` when it ran).
 * Each call has a timeout: ``Tool.timeout`` if set, else ``limits.default_timeout`` (seconds).
 * Cancellation: set the ``cancel`` event, or give ``limits.cancel_after`` (seconds). Running
   tools are cancelled, unfinished tasks get :class:`~interlace._scheduler.Cancelled`, and
@@ -21,6 +22,7 @@ Guarantees:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ from interlace._errors import (
     ToolError,
     ToolExecutionError,
     UnknownToolError,
+    UsageError,
 )
 from interlace._plan import Ref, Task, TaskId, Template
 from interlace._planner import EndOfPlan, JoinParsed, LineError, PlanEvent, TaskParsed
@@ -70,6 +73,17 @@ class ExecutionLimits:
     default_timeout: float | None = 60.0
     cancel_after: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise UsageError(
+                f"ExecutionLimits(max_concurrency={self.max_concurrency}): must be >= 1, "
+                "e.g. ExecutionLimits(max_concurrency=1) to run one tool at a time"
+            )
+        for name in ("default_timeout", "cancel_after"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise UsageError(f"ExecutionLimits({name}={value}): seconds must be >= 0 or None")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TaskRecord:
@@ -79,7 +93,7 @@ class TaskRecord:
         task: the task, or ``None`` when its line did not parse.
         outcome: its terminal outcome.
         dispatched: monotonic seconds when it became ready and was handed to the executor.
-        start: monotonic seconds when its tool call started (after the concurrency limiter).
+        start: monotonic seconds when its tool call started (after waiting for a concurrency slot).
         end: monotonic seconds when its tool call ended.
     """
 
@@ -158,7 +172,8 @@ class _Run:
         self.trace = trace
         self.task_group = task_group
         self.scheduler = Scheduler()
-        self.limiter = anyio.CapacityLimiter(limits.max_concurrency)
+        self.queue: deque[Task] = deque()  # ready, waiting for a concurrency slot
+        self.active = 0  # tool calls started and not finished (<= limits.max_concurrency)
         self.values: dict[TaskId, Any] = {}
         self.times: dict[TaskId, list[float | None]] = {}  # [dispatched, start, end]
         self.line_errors: list[PlanParseError] = []
@@ -227,17 +242,23 @@ class _Run:
             self.finished.set()
 
     def dispatch(self) -> None:
-        for task in self.scheduler.ready():
-            self.times[task.id] = [now(), None, None]
-            self.task_group.start_soon(self.execute, task, name=f"interlace task {task.id}")
+        """Queue newly ready tasks and start as many as the concurrency limit allows."""
+        ready = self.scheduler.ready()
+        if ready:
+            dispatched = now()
+            for task in ready:
+                self.times[task.id] = [dispatched, None, None]
+            self.queue.extend(ready)
+        while self.queue and self.active < self.limits.max_concurrency:
+            self.active += 1
+            self.task_group.start_soon(self.execute, self.queue.popleft())
 
     async def execute(self, task: Task) -> None:
         times = self.times[task.id]
+        times[1] = now()
         outcome: Outcome
         try:
-            async with self.limiter:
-                times[1] = now()
-                outcome = await self.call(task)
+            outcome = await self.call(task)
         except anyio.get_cancelled_exc_class():
             # Tools are only ever cancelled with the whole run (timeouts are ToolTimeoutError):
             # everything unfinished is Cancelled, not "skipped because a dependency was".
@@ -266,6 +287,7 @@ class _Run:
         return Succeeded(value=value)
 
     def finish(self, task: Task, outcome: Outcome) -> None:
+        self.active -= 1
         times = self.times[task.id]
         times[2] = end = now()
         if task.id not in self.scheduler.outcomes:

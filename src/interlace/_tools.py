@@ -122,6 +122,9 @@ class Tool:
     timeout: float | None = None
     _model: type[pydantic.BaseModel] = field(repr=False)
     _is_async: bool = field(repr=False)
+    # Fast path: parameter names when every parameter is positional-or-keyword, else None.
+    _simple: tuple[str, ...] | None = field(default=None, repr=False)
+    _required: int = field(default=0, repr=False)
 
     @classmethod
     def from_function(
@@ -169,6 +172,7 @@ class Tool:
             timeout=timeout,
             _model=model,
             _is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
+            **_fast_path(signature),
         )
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,31 +184,67 @@ class Tool:
         Raises:
             ArityError: too many/few positional arguments, or an unknown or repeated keyword.
         """
+        if self._simple is not None:
+            return self._bind_simple(self._simple, args, kwargs)
         try:
             return dict(self.signature.bind(*args, **kwargs).arguments)
         except TypeError as exc:
-            raise ArityError(f"arguments do not fit {self.name}{self.signature}: {exc}") from None
+            raise self._arity(str(exc)) from None
 
-    def validate(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
-        """Bind and type-check arguments; returns the bound (and lax-converted) arguments.
+    def _bind_simple(
+        self, names: tuple[str, ...], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        if len(args) > len(names):
+            raise self._arity(f"{len(args)} positional arguments given, at most {len(names)}")
+        bound = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in bound:
+                raise self._arity(f"multiple values for argument {key!r}")
+            if key not in names:
+                raise self._arity(f"unexpected keyword argument {key!r}")
+            bound[key] = value
+        for name in names[: self._required]:
+            if name not in bound:
+                raise self._arity(f"missing a required argument: {name!r}")
+        return bound
+
+    def _arity(self, detail: str) -> ArityError:
+        return ArityError(f"arguments do not fit {self.name}{self.signature}: {detail}")
+
+    def validate(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Bind and type-check arguments (lax mode: ``"3"`` -> ``3`` for an ``int``).
+
+        Returns:
+            ``(args, kwargs)`` to call the function with, values converted by the schema.
 
         Raises:
             ArityError: the arguments do not bind to the signature.
             ToolArgumentError: a value does not fit its parameter's type.
         """
+        if self._simple is not None:
+            values = self._bind_simple(self._simple, args, kwargs)
+            if values:
+                checked = self._check(values)
+                for key in values:
+                    values[key] = getattr(checked, _FIELD_PREFIX + key)
+            return (), values
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise ArityError(f"arguments do not fit {self.name}{self.signature}: {exc}") from None
-        if not bound.arguments:
-            return bound
+            raise self._arity(str(exc)) from None
+        if bound.arguments:
+            checked = self._check(bound.arguments)
+            for key in bound.arguments:
+                bound.arguments[key] = getattr(checked, _FIELD_PREFIX + key)
+        return bound.args, bound.kwargs
+
+    def _check(self, values: Mapping[str, Any]) -> pydantic.BaseModel:
         try:
-            checked = self._model.model_validate(bound.arguments)
+            return self._model.model_validate(values)
         except pydantic.ValidationError as exc:
             raise self._argument_error(exc) from None
-        for key in bound.arguments:
-            bound.arguments[key] = getattr(checked, _FIELD_PREFIX + key)
-        return bound
 
     async def invoke(
         self,
@@ -229,20 +269,23 @@ class Tool:
             ToolExecutionError: the function raised (the original is ``__cause__``).
             ToolTimeoutError: the call took longer than the timeout.
         """
-        bound = self.validate(args, kwargs)
+        call_args, call_kwargs = self.validate(args, kwargs)
         limit = timeout if timeout is not None else self.timeout
-        try:
-            with anyio.fail_after(limit):
-                return await self._call(bound)
-        except TimeoutError:
-            raise ToolTimeoutError(f"tool {self.name!r} timed out after {limit} s") from None
+        if limit is None:
+            return await self._call(call_args, call_kwargs)
+        # A bare deadline scope is what anyio.fail_after does, minus a generator frame (hot path).
+        with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
+            return await self._call(call_args, call_kwargs)
+        if scope.cancelled_caught:
+            raise ToolTimeoutError(f"tool {self.name!r} timed out after {limit} s")
+        raise AssertionError("unreachable: the call neither returned nor timed out")
 
-    async def _call(self, bound: inspect.BoundArguments) -> Any:
+    async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run the function; convert its exceptions (not cancellation) to ToolExecutionError."""
         try:
             if self._is_async:
-                return await typing.cast(Awaitable[Any], self.fn(*bound.args, **bound.kwargs))
-            call = functools.partial(self.fn, *bound.args, **bound.kwargs)
+                return await typing.cast(Awaitable[Any], self.fn(*args, **kwargs))
+            call = functools.partial(self.fn, *args, **kwargs)
             return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except Exception as exc:
             message = f"tool {self.name!r} raised {type(exc).__name__}: {exc}"
@@ -273,6 +316,15 @@ class Tool:
             parts.append(text)
         head = f"{self.name}({', '.join(parts)})"
         return f"{head} - {self.description}" if self.description else head
+
+
+def _fast_path(signature: inspect.Signature) -> dict[str, Any]:
+    """``_simple``/``_required`` for signatures whose parameters are all positional-or-keyword."""
+    params = list(signature.parameters.values())
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+        return {}
+    required = sum(p.default is inspect.Parameter.empty for p in params)
+    return {"_simple": tuple(p.name for p in params), "_required": required}
 
 
 def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
