@@ -350,7 +350,9 @@ async def run_plan(
         cancel: setting this event cancels the run; the report is still returned.
 
     Returns:
-        One record per task, in id order, plus the plan's parse errors.
+        One record per task, in id order, plus the plan's parse errors. run_plan returns once
+        ``events`` is exhausted and every task has an outcome (events after ``join()`` or
+        ``<END_OF_PLAN>`` are drained and ignored, a stray task among them is a line error).
 
     Raises:
         Exception: whatever ``events`` raised (e.g. ``LLMError``), unchanged.
