@@ -122,3 +122,31 @@ def test_chrome_json_structure() -> None:
     assert all(f["tid"] == by_name["math #3"]["tid"] for f in finishes)
     src_tids = {e["tid"] for e in starts}
     assert src_tids == tids
+
+
+def test_public_surface() -> None:
+    import interlace.trace as trace_pkg
+
+    assert set(trace_pkg.__all__) == {
+        "TIME_ATTRS",
+        "CriticalPath",
+        "Lane",
+        "LaneAssignment",
+        "PathStep",
+        "Span",
+        "SpanKind",
+        "Trace",
+        "assign_lanes",
+        "average_metrics",
+        "critical_path",
+        "dumps_trace",
+        "metrics",
+        "span_from_dict",
+        "span_to_dict",
+        "trace_from_dict",
+        "trace_from_jsonl",
+        "trace_to_chrome",
+        "trace_to_dict",
+        "trace_to_jsonl",
+    }
+    assert all(hasattr(trace_pkg, name) for name in trace_pkg.__all__)

@@ -12,13 +12,14 @@ Rendering uses matplotlib's Agg backend (no display needed).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from interlace._errors import UsageError
 from interlace.trace._lanes import assign_lanes, span_family
 from interlace.trace._spans import Span, Trace
-from interlace.trace.analysis import critical_path, dependency_edges, latency
+from interlace.trace.analysis import CriticalPath, critical_path, dependency_edges, latency
 
 _COLOURS = {
     "planner": "#4c72b0",
@@ -70,31 +71,47 @@ def _fit_label(span: Span, width_px: float) -> str:
     return ""
 
 
-def _draw_one(ax: Any, trace: Trace, title: str, xmax: float, width_px: float) -> set[str]:
-    """Draw one trace on ``ax``; returns the styles used (for the legend)."""
+@dataclass(frozen=True, kw_only=True)
+class _Layout:
+    """Where one trace's spans go on its axes."""
+
+    trace: Trace
+    shown: list[int]  # indices of the drawn spans (LLM and tool families)
+    row: dict[int, int]  # span index -> row (0 = top)
+    names: list[str]  # row labels
+    xmax: float  # seconds shown on the x axis
+    px_per_s: float
+
+    @classmethod
+    def of(cls, trace: Trace, xmax: float, width_px: float) -> _Layout:
+        shown = [i for i, s in enumerate(trace.spans) if span_family(s) != "agent"]
+        lanes = assign_lanes([trace.spans[i] for i in shown])
+        row_of_tid = {lane.tid: n for n, lane in enumerate(lanes.lanes)}
+        row = {i: row_of_tid[lanes.tid_of[k]] for k, i in enumerate(shown)}
+        px = width_px / xmax if xmax > 0 else 0.0
+        names = [lane.name for lane in lanes.lanes]
+        return cls(trace=trace, shown=shown, row=row, names=names, xmax=xmax, px_per_s=px)
+
+    def box(self, start: float, seconds: float, row: int) -> tuple[float, float, float, float]:
+        """``(x, y, width, height)`` of a bar; instant calls stay visible (1% of the axis)."""
+        return start - self.trace.origin, row - 0.35, max(seconds, self.xmax * 0.01), 0.7
+
+
+def _draw_bars(ax: Any, lay: _Layout) -> set[str]:
     from matplotlib.patches import Rectangle
 
-    spans = trace.spans
-    origin = trace.origin
-    shown = [i for i, s in enumerate(spans) if span_family(s) != "agent"]
-    lanes = assign_lanes([spans[i] for i in shown])
-    tid_of = {i: lanes.tid_of[k] for k, i in enumerate(shown)}
-    row = {lane.tid: n for n, lane in enumerate(lanes.lanes)}
-    path = critical_path(trace)
     used: set[str] = set()
-    px_per_s = width_px / xmax if xmax > 0 else 0.0
-    for i in shown:
-        span = spans[i]
+    for i in lay.shown:
+        span = lay.trace.spans[i]
         style = _style(span)
         used.add(style)
-        x, y = span.start - origin, row[tid_of[i]]
-        w = max(span.duration, xmax * 0.01)  # keep instant calls visible
+        x, y, w, h = lay.box(span.start, span.duration, lay.row[i])
         hatch = "///" if style == "trap" else None
         ax.add_patch(
             Rectangle(
-                (x, y - 0.35),
+                (x, y),
                 w,
-                0.7,
+                h,
                 facecolor=_COLOURS[style],
                 edgecolor="white",
                 linewidth=0.5,
@@ -102,49 +119,62 @@ def _draw_one(ax: Any, trace: Trace, title: str, xmax: float, width_px: float) -
                 zorder=2,
             )
         )
-        label = _fit_label(span, w * px_per_s)
+        label = _fit_label(span, w * lay.px_per_s)
         if label:
+            colour = "white" if style in ("planner", "joiner", "failed") else "black"
             ax.text(
                 x + w / 2,
-                y,
+                y + h / 2,
                 label,
                 ha="center",
                 va="center",
                 fontsize=7.5,
                 zorder=4,
-                color="white" if style in ("planner", "joiner", "failed") else "black",
+                color=colour,
             )
+    return used
+
+
+def _draw_path(ax: Any, lay: _Layout, path: CriticalPath) -> None:
+    from matplotlib.patches import Rectangle
+
     for step in path.steps:
-        if step.span in tid_of:
+        if step.span in lay.row:
+            x, y, w, h = lay.box(step.start, step.seconds, lay.row[step.span])
             ax.add_patch(
-                Rectangle(
-                    (step.start - origin, row[tid_of[step.span]] - 0.35),
-                    max(step.seconds, xmax * 0.01),
-                    0.7,
-                    fill=False,
-                    edgecolor="black",
-                    linewidth=2.2,
-                    zorder=3,
-                )
+                Rectangle((x, y), w, h, fill=False, edgecolor="black", linewidth=2.2, zorder=3)
             )
+
+
+def _draw_dependencies(ax: Any, lay: _Layout) -> None:
+    spans, origin = lay.trace.spans, lay.trace.origin
+    arrow = {
+        "arrowstyle": "->",
+        "color": "#555555",
+        "lw": 1.0,
+        "connectionstyle": "arc3,rad=0.15",
+        "shrinkA": 0,
+        "shrinkB": 0,
+    }
     for src, dst in dependency_edges(spans):
-        a, b = spans[src], spans[dst]
         ax.annotate(
             "",
-            xy=(b.start - origin, row[tid_of[dst]]),
-            xytext=(a.end - origin, row[tid_of[src]]),
-            arrowprops={
-                "arrowstyle": "->",
-                "color": "#555555",
-                "lw": 1.0,
-                "connectionstyle": "arc3,rad=0.15",
-                "shrinkA": 0,
-                "shrinkB": 0,
-            },
+            xy=(spans[dst].start - origin, lay.row[dst]),
+            xytext=(spans[src].end - origin, lay.row[src]),
+            arrowprops=arrow,
             zorder=5,
         )
-    ax.set_yticks(range(len(lanes.lanes)), [lane.name for lane in lanes.lanes])
-    ax.set_ylim(len(lanes.lanes) - 0.5, -0.5)
+
+
+def _draw_one(ax: Any, trace: Trace, title: str, xmax: float, width_px: float) -> set[str]:
+    """Draw one trace on ``ax``; returns the styles used (for the legend)."""
+    lay = _Layout.of(trace, xmax, width_px)
+    path = critical_path(trace)
+    used = _draw_bars(ax, lay)
+    _draw_path(ax, lay, path)
+    _draw_dependencies(ax, lay)
+    ax.set_yticks(range(len(lay.names)), lay.names)
+    ax.set_ylim(len(lay.names) - 0.5, -0.5)
     efficiency = path.efficiency
     eff = f" ({efficiency:.0%} efficient)" if efficiency is not None else ""
     ax.set_title(
