@@ -63,7 +63,12 @@ class StopFilter:
         return self._text
 
     def feed(self, piece: str) -> str:
-        """Add decoded text; return the newly emittable text (``stopped`` tells if a stop hit)."""
+        """Add decoded text; return the newly emittable text (``stopped`` tells if a stop hit).
+
+        After a stop sequence matched, further text is ignored.
+        """
+        if self.stopped:
+            return ""
         self._text += piece
         cut = min(
             (i for i in (self._text.find(s, self._emitted) for s in self._stops) if i >= 0),

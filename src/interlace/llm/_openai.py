@@ -184,7 +184,7 @@ class OpenAICompatLLM(LLM):
             LLMModelNotFoundError: 404 (unknown model or deployment).
             LLMContextOverflowError: the server says the prompt does not fit.
             LLMRateLimitError: still 429 after the retries.
-            LLMError: any other API failure.
+            LLMError: any other API failure, or an empty stream.
         """
         start = now()
         try:
@@ -196,8 +196,10 @@ class OpenAICompatLLM(LLM):
         usage: Usage | None = None
         finish: FinishReason = "stop"
         model = self.model
+        chunks = 0
         try:
             async for chunk in response:
+                chunks += 1
                 model = chunk.model or model
                 if chunk.usage is not None:
                     usage = _usage(chunk.usage)
@@ -213,6 +215,11 @@ class OpenAICompatLLM(LLM):
             raise _typed(exc, self.model) from exc
         finally:
             await response.close()
+        if chunks == 0:
+            raise LLMError(
+                f"the server closed the stream for {self.model!r} without sending anything "
+                "(llama-cpp-python's server does this when the prompt exceeds its context)"
+            )
         yield Completion(
             text="".join(parts),
             model=model,
