@@ -64,7 +64,9 @@ def test_bench_then_eval(scripted: None, tmp_path: Path) -> None:
     assert comparison["method"] == "compiler" and comparison["n"] == 2
     assert comparison["speedup"] > 0
     table = runner.invoke(app, ["eval", str(store)], env={"COLUMNS": "200"})
-    assert table.exit_code == 0 and "compiler" in table.output and "speedup" in table.output
+    assert (
+        table.exit_code == 0 and "compiler" in table.output and "speedup vs react" in table.output
+    )
 
 
 def test_bench_rejects_unknown_method_and_benchmark(scripted: None, tmp_path: Path) -> None:

@@ -188,88 +188,72 @@ async def _bench_async(
         await llm.aclose()
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def _fmt(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, float | int) else "-"
+
+
+_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("questions", "n", "d"),
+    ("accuracy", "accuracy", ".1%"),
+    ("latency mean (s)", "latency_mean", ".2f"),
+    ("latency median (s)", "latency_median", ".2f"),
+    ("latency p90 (s)", "latency_p90", ".2f"),
+    ("tokens in / question", "tokens_in", ".0f"),
+    ("tokens out / question", "tokens_out", ".0f"),
+    ("cost $ / question", "cost_usd", ".4f"),
+    ("LLM calls / question", "llm_calls", ".1f"),
+    ("tool calls / question", "tool_calls", ".1f"),
+    ("runs with errors", "errors", "d"),
+)
+_TRACE_ROWS = (
+    ("critical path (s)", "critical_path_s", ".2f"),
+    ("efficiency", "efficiency", ".2f"),
+    ("LLM share", "llm_share", ".1%"),
+    ("tool share", "tool_share", ".1%"),
+    ("overlap share", "overlap_share", ".1%"),
+)
 
 
 def _print_report(report: Report) -> None:
-    table = Table(title="Results per benchmark and method")
-    for col in (
-        "benchmark",
-        "method",
-        "llm",
-        "latency",
-        "n",
-        "accuracy",
-        "mean s",
-        "median s",
-        "p90 s",
-        "tok in",
-        "tok out",
-        "cost $",
-        "errors",
-    ):
-        table.add_column(
-            col, justify="right" if col not in ("benchmark", "method", "llm") else "left"
+    """One table per (benchmark, configuration): a column per method, a row per figure."""
+    groups: dict[tuple[str, str, str, str], list[Any]] = defaultdict(list)
+    for summary in report.summaries:
+        key = (summary.benchmark, summary.llm, summary.tool_latency, summary.search)
+        groups[key].append(summary)
+    for (bench_name, llm, latency, search), summaries in groups.items():
+        table = Table(
+            title=f"{bench_name}", caption=f"llm={llm}  tool latency={latency}  search={search}"
         )
-    for s in report.summaries:
-        table.add_row(
-            s.benchmark,
-            s.method,
-            s.llm,
-            s.tool_latency,
-            str(s.n),
-            f"{s.accuracy:.1%}",
-            f"{s.latency_mean:.2f}",
-            f"{s.latency_median:.2f}",
-            f"{s.latency_p90:.2f}",
-            f"{s.tokens_in:.0f}",
-            f"{s.tokens_out:.0f}",
-            f"{s.cost_usd:.4f}",
-            str(s.errors),
-        )
-    console().print(table)
-    metric_rows = [s for s in report.summaries if s.trace_metrics]
-    if metric_rows:
-        keys = ("critical_path_s", "efficiency", "llm_share", "tool_share", "overlap_share")
-        mt = Table(title="Trace metrics (means)")
-        for col in ("benchmark", "method", *keys):
-            mt.add_column(col)
-        for s in metric_rows:
-            vals = [s.trace_metrics.get(k) for k in keys]
-            mt.add_row(
-                s.benchmark,
-                s.method,
-                *[_fmt(v, ".2f") if isinstance(v, float | int) else "-" for v in vals],
+        table.add_column("", no_wrap=True)
+        for summary in summaries:
+            table.add_column(summary.method, justify="right", no_wrap=True)
+        for label, attr, spec in _ROWS:
+            table.add_row(label, *[_fmt(getattr(x, attr), spec) for x in summaries])
+        if any(x.trace_metrics for x in summaries):
+            for label, metric, spec in _TRACE_ROWS:
+                table.add_row(label, *[_fmt(x.trace_metrics.get(metric), spec) for x in summaries])
+        comparisons = {
+            c.method: c
+            for c in report.comparisons
+            if (c.benchmark, c.llm, c.tool_latency, c.search) == (bench_name, llm, latency, search)
+        }
+        if comparisons:
+            base = next(iter(comparisons.values())).baseline
+            rows = (
+                ("paired questions", "n", "d"),
+                (f"speedup vs {base}", "speedup", ".2f"),
+                (f"tokens saved vs {base}", "token_saving", ".1%"),
+                (f"cost saved vs {base}", "cost_saving", ".1%"),
             )
-        console().print(mt)
-    if report.comparisons:
-        ct = Table(title="Compared on the questions both methods answered")
-        for col in (
-            "benchmark",
-            "method",
-            "vs",
-            "n",
-            "speedup",
-            "token saving",
-            "cost saving",
-            "accuracy",
-            "baseline acc",
-        ):
-            ct.add_column(col)
-        for c in report.comparisons:
-            ct.add_row(
-                c.benchmark,
-                c.method,
-                c.baseline,
-                str(c.n),
-                _fmt(c.speedup, ".2f") + "x",
-                _fmt(c.token_saving, ".1%"),
-                _fmt(c.cost_saving, ".1%"),
-                f"{c.accuracy:.1%}",
-                f"{c.baseline_accuracy:.1%}",
-            )
-        console().print(ct)
+            for label, attr, spec in rows:
+                cells = [
+                    _fmt(getattr(comparisons[x.method], attr), spec)
+                    if x.method in comparisons
+                    else ""
+                    for x in summaries
+                ]
+                table.add_row(label, *cells)
+        console().print(table)
 
 
 @app.command(
