@@ -57,7 +57,9 @@ def _client(routes: dict[str, bytes], seen: list[str] | None = None) -> httpx.Cl
 def test_fetch_verifies_sha256_and_writes_atomically(tmp_path: Path) -> None:
     body = (SHARED_DATA / DATASETS["parallelqa"].path).read_bytes()
     seen: list[str] = []
-    written = fetch("parallelqa", tmp_path, client=_client({DATASETS["parallelqa"].url: body}, seen))
+    written = fetch(
+        "parallelqa", tmp_path, client=_client({DATASETS["parallelqa"].url: body}, seen)
+    )
     assert written == [tmp_path / DATASETS["parallelqa"].path]
     assert written[0].read_bytes() == body
     assert seen == [DATASETS["parallelqa"].url]
@@ -72,7 +74,7 @@ def test_fetch_checksum_mismatch_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ChecksumError, match="expected b8c1b0c7"):
         fetch("hotpotqa", tmp_path, client=_client({url: b"[] tampered"}))
     assert not (tmp_path / DATASETS["hotpotqa"].path).exists()
-    assert not list(tmp_path.rglob("*"))  or all(p.is_dir() for p in tmp_path.rglob("*"))
+    assert not list(tmp_path.rglob("*")) or all(p.is_dir() for p in tmp_path.rglob("*"))
 
 
 def test_fetch_without_network_says_so(tmp_path: Path) -> None:
@@ -131,8 +133,13 @@ def test_bad_archive_is_a_data_error(tmp_path: Path) -> None:
 
 def test_checksum_of_dataset_entry_is_checked_before_write(tmp_path: Path) -> None:
     data = b"hello"
-    good = Dataset(name="t", path="t.txt", url="https://x/t", description="t",
-                   sha256=hashlib.sha256(data).hexdigest())
+    good = Dataset(
+        name="t",
+        path="t.txt",
+        url="https://x/t",
+        description="t",
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
     _data._fetch_one(good, tmp_path, _client({"https://x/t": data}), _data._pip_download)
     assert (tmp_path / "t.txt").read_bytes() == data
 

@@ -33,8 +33,11 @@ def test_title_normalisation() -> None:
 
 def test_split_sentences() -> None:
     text = "Ed Wood (1924 – 1978) was a filmmaker.  He made films. Really!"
-    assert split_sentences(text) == ["Ed Wood (1924 – 1978) was a filmmaker.", "He made films.",
-                                     "Really!"]
+    assert split_sentences(text) == [
+        "Ed Wood (1924 – 1978) was a filmmaker.",
+        "He made films.",
+        "Really!",
+    ]
 
 
 def _store() -> EvidenceStore:
@@ -75,16 +78,42 @@ def test_search_returns_first_sentences_or_similar() -> None:
 
 def test_official_hotpotqa_format_and_ircot_together(tmp_path: Path) -> None:
     official = tmp_path / "hotpot_dev_distractor.json"
-    official.write_text(json.dumps([
-        {"_id": "x", "question": "q", "answer": "a", "context": [
-            ["Zorblax Tower", ["Zorblax Tower is a tower in Qux.", " It is 300 m tall."]],
-            ["Quux River", ["The Quux River flows north."]],
-        ]}
-    ]))
+    official.write_text(
+        json.dumps(
+            [
+                {
+                    "_id": "x",
+                    "question": "q",
+                    "answer": "a",
+                    "context": [
+                        [
+                            "Zorblax Tower",
+                            ["Zorblax Tower is a tower in Qux.", " It is 300 m tall."],
+                        ],
+                        ["Quux River", ["The Quux River flows north."]],
+                    ],
+                }
+            ]
+        )
+    )
     ircot = tmp_path / "ircot.jsonl"
-    ircot.write_text(json.dumps({"question_id": "1", "question_text": "q", "contexts": [
-        {"id": "0", "title": "Blorp Hall", "paragraph_text": "Blorp Hall is old.  It is red.",
-         "is_supporting": True}]}) + "\n")
+    ircot.write_text(
+        json.dumps(
+            {
+                "question_id": "1",
+                "question_text": "q",
+                "contexts": [
+                    {
+                        "id": "0",
+                        "title": "Blorp Hall",
+                        "paragraph_text": "Blorp Hall is old.  It is red.",
+                        "is_supporting": True,
+                    }
+                ],
+            }
+        )
+        + "\n"
+    )
     store = EvidenceStore()
     store.add_hotpotqa(official)
     store.add_hotpotqa(ircot)
@@ -97,7 +126,7 @@ def test_movielens_pages(tmp_path: Path) -> None:
     folder = tmp_path / "ml"
     folder.mkdir()
     (folder / "movies.csv").write_text(
-        "movieId,title,genres\n1,\"Matrix, The (1999)\",Action|Sci-Fi\n"
+        'movieId,title,genres\n1,"Matrix, The (1999)",Action|Sci-Fi\n'
     )
     (folder / "tags.csv").write_text(
         "userId,movieId,tag,timestamp\n1,1,cyberpunk,0\n2,1,Cyberpunk,0\n3,1,keanu,0\n"
@@ -146,6 +175,8 @@ async def test_live_wikipedia_without_network(tmp_path: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("down", request=request)
 
-    wiki = WikipediaSearch(tmp_path, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    wiki = WikipediaSearch(
+        tmp_path, client=httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    )
     with pytest.raises(NetworkUnavailableError):
         await wiki.search("Ed Wood")
