@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -55,7 +56,7 @@ LLMSpec = Annotated[
 
 
 def _fail(exc: InterlaceError) -> typer.Exit:
-    err().print(f"[red]error:[/red] {exc}")
+    err().print("[red]error:[/red]", escape(str(exc)), soft_wrap=True)
     return typer.Exit(code=2 if isinstance(exc, NetworkUnavailableError) else 1)
 
 
