@@ -60,9 +60,12 @@ async def test_repeated_identical_action_is_not_run_again() -> None:
     result = await ReAct(llm, [make_search(calls)]).run("When?")
     assert calls == ["Lucas"]
     assert result.tool_calls == 1
+    # The repeat is not re-run, and the very next turn is the forced final answer turn.
     assert "already did" in llm.requests[2].messages[-1].content
+    assert "No more tool calls" in llm.requests[2].messages[-1].content
     assert result.answer == "1977"
-    assert any("repeated" in e for e in result.errors)
+    assert result.llm_calls == 3
+    assert any("repeated an action: forced a final answer" in e for e in result.errors)
 
 
 @pytest.mark.anyio
@@ -71,7 +74,7 @@ async def test_max_steps_forces_a_final_answer_turn() -> None:
     llm = ScriptedLLM(['Action: search("a")', 'Action: search("b")', "Thought: it must be Oslo\n"])
     result = await ReAct(llm, [make_search(calls)], max_steps=2).run("Where?")
     assert calls == ["a", "b"]
-    assert "out of steps" in llm.requests[2].messages[-1].content
+    assert "No more tool calls" in llm.requests[2].messages[-1].content
     assert "Finish(" in llm.requests[2].messages[-1].content
     assert result.answer == "it must be Oslo"
     assert any("max_steps" in e for e in result.errors)

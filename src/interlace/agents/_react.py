@@ -120,40 +120,49 @@ class ReAct:
                 if answer:
                     steps.append({"text": text, "observation": ""})
                     return self._result(meter, question, answer, step, steps)
-            observation = await self._observe(action, text, step, seen, meter)
+            observation, repeated = await self._observe(action, text, step, seen, meter)
             steps.append({"text": text, "observation": observation})
             messages.append(Message(role="user", content=f"Observation: {observation}"))
-        answer = await self._force_finish(meter, messages, steps)
+            if repeated:
+                # A repeated action brings no new information: a model that repeats itself is
+                # stuck, and letting it go on only loops to max_steps. Ask for the answer now.
+                answer = await self._force_finish(meter, messages, steps, "repeated an action")
+                return self._result(meter, question, answer, step + 1, steps)
+        answer = await self._force_finish(
+            meter, messages, steps, f"reached max_steps={self.max_steps}"
+        )
         return self._result(meter, question, answer, self.max_steps + 1, steps)
 
     async def _observe(
         self, action: Action | None, text: str, step: int, seen: dict[str, int], meter: RunMeter
-    ) -> str:
-        """Run the step's action (unless it is a repeat) and return the observation text."""
+    ) -> tuple[str, bool]:
+        """Run the step's action unless it repeats an earlier one.
+
+        Returns:
+            The observation text, and whether the action was a repeat (and so was not run).
+        """
         if action is None or action.name.lower() == "finish":
             meter.errors.append(f"step {step}: no readable action in {clip(text, 200)!r}")
-            return 'No action found. Write Action: tool("argument") or Action: Finish(answer).'
+            hint = 'No action found. Write Action: tool("argument") or Action: Finish(answer).'
+            return hint, False
         tool = self.tools.get(action.name)
         if tool is None:
             meter.errors.append(f"step {step}: unknown tool {action.name!r}")
             return (
                 f"There is no tool named {action.name}. Use one of: {', '.join(self.tools)}, "
                 "or Action: Finish(answer)."
-            )
+            ), False
         try:
             args, kwargs = parse_call(action, tool)
         except ValueError as exc:
             meter.errors.append(f"step {step}: {exc}")
-            return f"Could not read the arguments of {action.line}: {exc}"
+            return f"Could not read the arguments of {action.line}: {exc}", False
         key = f"{tool.name}{args!r}{sorted(kwargs.items())!r}"
         if key in seen:
             meter.errors.append(f"step {step}: repeated the action of step {seen[key]}")
-            return (
-                f"You already did {action.line} at step {seen[key]}; its result is above. "
-                "Use it, try something different, or write Action: Finish(answer)."
-            )
+            return f"You already did {action.line} at step {seen[key]}; its result is above.", True
         seen[key] = step
-        return await self._invoke(tool, args, kwargs, step, meter)
+        return await self._invoke(tool, args, kwargs, step, meter), False
 
     async def _invoke(
         self,
@@ -176,12 +185,12 @@ class ReAct:
         return clip(str(value))
 
     async def _force_finish(
-        self, meter: RunMeter, messages: list[Message], steps: list[dict[str, str]]
+        self, meter: RunMeter, messages: list[Message], steps: list[dict[str, str]], reason: str
     ) -> str:
         """One extra turn asking for ``Finish(...)``; falls back to text, then observations."""
-        meter.errors.append(f"reached max_steps={self.max_steps}: forced a final answer")
+        meter.errors.append(f"{reason}: forced a final answer")
         last = messages[-1]
-        nudge = f"{last.content}\n\nYou are out of steps. {FINISH_NUDGE}"
+        nudge = f"{last.content}\n\nNo more tool calls. {FINISH_NUDGE}"
         messages[-1] = Message(role="user", content=nudge)
         completion = await meter.complete(self.llm, messages, self.config, "react-final")
         action = find_action(completion.text)
