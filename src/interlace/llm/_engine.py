@@ -290,7 +290,7 @@ class TokenEngine:
         size = llama_cpp.llama_state_seq_get_size(self._ctx, 0)
         buf = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(self._ctx, buf, size, 0)
-        self.cache.put(Snapshot(tokens=tokens, data=bytes(buf[:written])))
+        self.cache.put(Snapshot(tokens=tokens, data=ctypes.string_at(buf, written)))
 
     def _restore(self, snap: Snapshot) -> bool:
         self._llama._ctx.kv_cache_seq_rm(0, 0, -1)
