@@ -37,6 +37,7 @@ from interlace.cml._runtime import (
     Invocable,
     LoopResult,
     Policy,
+    ReprefillDecoder,
     StreamDecoder,
 )
 from interlace.llm._base import LLM, GenerationConfig, Message, Usage, now
@@ -123,7 +124,8 @@ class AsyncLM:
         self.llm = llm
         self.tools: dict[str, Invocable] = {t.name: t for t in tools}
         self.functions = functions if functions is not None else _render_tools(self.tools)
-        self.local = hasattr(llm, "exclusive") and not naive
+        self.local = hasattr(llm, "exclusive")
+        self.naive = naive or not self.local
         self.max_tokens = max_tokens
         self.timeout = timeout
         self.interrupt_tokens = interrupt_tokens
@@ -131,10 +133,11 @@ class AsyncLM:
         self.constrained = constrained
         self.name = self._method_name()
         self._loop: CMLLoop | None = None
+        self.mask_build_s = 0.0
         self._early_user: list[str] = []
 
     def _method_name(self) -> str:
-        return "async" if self.local else "async-naive"
+        return "async-naive" if self.naive else "async"
 
     def messages(self, question: str) -> list[Message]:
         """The prompt messages for ``question``."""
@@ -180,14 +183,17 @@ class AsyncLM:
         if not self.local:
             config = GenerationConfig(max_tokens=self.max_tokens)
             stream = StreamDecoder(self.llm, messages, config)
-            yield (
-                stream,
-                lambda: (
-                    _stream_usage(stream),
-                    stream.requests,
-                    stream.cost_usd,
-                ),
-            )
+            try:
+                yield (
+                    stream,
+                    lambda: (
+                        _stream_usage(stream),
+                        stream.requests,
+                        stream.cost_usd,
+                    ),
+                )
+            finally:
+                await stream.aclose()
             return
         async with self.llm.exclusive() as engine:  # type: ignore[attr-defined]
             with trace.span("llm", "prefill") as attrs:
@@ -200,20 +206,23 @@ class AsyncLM:
                     await anyio.to_thread.run_sync(engine.eval, tokens)
                 attrs["tokens"] = len(tokens)
             mask = await self._mask(engine) if self.constrained else None
-            decoder = EngineDecoder(engine, mask)
+            naive = self.naive and self.policy == "async"
+            decoder = ReprefillDecoder(engine, mask) if naive else EngineDecoder(engine, mask)
             yield (
                 decoder,
                 lambda: (
                     Usage(
-                        prompt_tokens=len(tokens) + decoder.injected_tokens,
+                        prompt_tokens=len(tokens) + _extra_prompt(decoder),
                         completion_tokens=decoder.generated,
                     ),
-                    1,
+                    1 + getattr(decoder, "injections", 0),
                     0.0,
                 ),
             )
 
     async def _mask(self, engine: Any) -> TokenMask:
+        """The constrained-decoding mask, built once per model (the vocabulary's ~151k token
+        texts are read once; later runs on the same ``llm`` reuse it)."""
         key = self.llm
         mask = _MASKS.get(key)
         if mask is None:
@@ -225,7 +234,9 @@ class AsyncLM:
                 ]
                 return TokenMask(vocab, eos=engine.eos_token)
 
+            t0 = now()
             mask = await anyio.to_thread.run_sync(build)
+            self.mask_build_s = now() - t0
             _MASKS[key] = mask
         return mask
 
@@ -266,6 +277,7 @@ class AsyncLM:
             "finish": loop.finish,
             "decode_latency": decode,
             "latency_model": latency_model(gen, exe).as_dict(),
+            "mask_build_s": self.mask_build_s,
         }
         return RunResult(
             question=question,
@@ -287,3 +299,11 @@ def _stream_usage(stream: StreamDecoder) -> Usage:
     if stream.usage.completion_tokens:
         return stream.usage
     return Usage(completion_tokens=stream.generated)
+
+
+def _extra_prompt(decoder: EngineDecoder) -> int:
+    """Prompt tokens evaluated after the first prefill: the interrupts, or for the naive
+    baseline the whole context prefilled again at each interrupt."""
+    if isinstance(decoder, ReprefillDecoder):
+        return decoder.reprefilled
+    return decoder.injected_tokens

@@ -26,7 +26,13 @@ from interlace.cml._monitor import (
     TokenMonitor,
     TrapEvent,
 )
-from interlace.cml._runtime import CMLLoop, EngineDecoder, LoopResult, StreamDecoder
+from interlace.cml._runtime import (
+    CMLLoop,
+    EngineDecoder,
+    LoopResult,
+    ReprefillDecoder,
+    StreamDecoder,
+)
 
 __all__ = [
     "CALL",
@@ -47,6 +53,7 @@ __all__ = [
     "LatencyModel",
     "LoopResult",
     "MonitorEvent",
+    "ReprefillDecoder",
     "StreamDecoder",
     "TextEvent",
     "TokenMask",

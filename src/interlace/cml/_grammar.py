@@ -9,7 +9,8 @@ model's own token stream with three control blocks::
 
 ``[HEAD]`` separates the metadata (a call id following Python identifier rules) from the body.
 A call body is Python call syntax, parsed with :mod:`ast` (arguments must be literals, read with
-``ast.literal_eval``; nothing is ever evaluated), or JSON ``{"name": ..., "arguments": {...}}``.
+``ast.literal_eval`` after folding number arithmetic such as ``20*60``; nothing else is
+evaluated), or JSON ``{"name": ..., "arguments": {...}}``.
 A body cannot contain the text ``[END]``: the first ``[END]`` closes the block.
 """
 
@@ -70,9 +71,35 @@ def _dotted_name(node: ast.expr) -> str:
     raise CMLError(f"call target must be a (dotted) name, got {ast.dump(node)}")
 
 
+_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+
+def _fold(node: ast.expr) -> ast.expr:
+    """Fold ``number op number`` (``+ - * /``, e.g. ``20*60`` that small models write for a
+    duration) into a constant; anything else is returned unchanged for ``literal_eval``."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+        left, right = _fold(node.left), _fold(node.right)
+        if all(
+            isinstance(n, ast.Constant) and type(n.value) in (int, float) for n in (left, right)
+        ):
+            a, b = left.value, right.value  # type: ignore[attr-defined]
+            if abs(a) < 1e12 and abs(b) < 1e12 and not (isinstance(node.op, ast.Div) and b == 0):
+                return ast.Constant(_ARITH[type(node.op)](a, b))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _fold(node.operand)
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, int | float):
+            return ast.Constant(-inner.value)
+    return node
+
+
 def _literal(node: ast.expr, source: str) -> Any:
     try:
-        return ast.literal_eval(node)
+        return ast.literal_eval(_fold(node))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
         snippet = ast.get_source_segment(source, node) or ast.dump(node)
         raise CMLError(f"argument {snippet!r} is not a literal value") from exc

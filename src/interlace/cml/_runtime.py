@@ -13,10 +13,11 @@ differs, so the four methods share prompts, tools, model and measurements (Async
 End of sequence while calls are outstanding is an *implicit trap*: the loop waits for the
 results, injects them and lets the model go on (a model that stops right after its calls would
 otherwise never see them). Decoding runs through a :class:`Decoder`: :class:`EngineDecoder`
-(local KV cache, constrained decoding, interrupts appended without re-prefill) or
-:class:`StreamDecoder` (any streaming :class:`~interlace.llm.LLM`: "async-naive", which ends the
-request on an interrupt and starts a new one with the text so far as a partial assistant
-message).
+(local KV cache, constrained decoding, interrupts appended without re-prefill),
+:class:`ReprefillDecoder` (the same, but each interrupt re-prefills the whole context: the naive
+baseline on a local model) or :class:`StreamDecoder` (any streaming
+:class:`~interlace.llm.LLM`: "async-naive" on other backends, which ends the request on an
+interrupt and starts a new one with the text so far as a partial assistant message).
 """
 
 from __future__ import annotations
@@ -123,6 +124,39 @@ class EngineDecoder:
         await anyio.to_thread.run_sync(self.engine.eval, tokens)
 
 
+class ReprefillDecoder(EngineDecoder):
+    """:class:`EngineDecoder` whose interrupts cost what a restarted request costs ("async-naive"
+    on a local model: the naive asynchronous baseline of arXiv 2412.07017).
+
+    On each injection the KV cache is dropped and the whole context (prompt, generated text and
+    the interrupt) is prefilled again, as a server would on a new request that continues the
+    partial assistant message; decoding then continues the same message.
+
+    Attributes:
+        reprefilled: tokens prefilled again because of interrupts (over the run).
+        injections: interrupts injected, i.e. requests restarted.
+    """
+
+    def __init__(self, engine: Any, mask: TokenMask | None, *, temperature: float = 0.0) -> None:
+        super().__init__(engine, mask, temperature=temperature)
+        self.reprefilled = 0
+        self.injections = 0
+
+    async def inject(self, text: str) -> None:
+        engine = self.engine
+        self.injections += 1
+        new = engine.tokenize(text, add_bos=False, special=False)
+        self.injected_tokens += len(new)
+        context = [*engine.tokens, *new]
+        self.reprefilled += len(context)
+        await anyio.to_thread.run_sync(engine.truncate, 0)
+        for i in range(0, len(context), _REPREFILL_CHUNK):
+            await anyio.to_thread.run_sync(engine.eval, context[i : i + _REPREFILL_CHUNK])
+
+
+_REPREFILL_CHUNK = 256  # tokens per worker-thread call (cancellation granularity)
+
+
 class StreamDecoder:
     """Decoding over :meth:`LLM.stream`; an injection ends the request and the next step starts a
     new one whose last message is the assistant text so far (prefix continuation).
@@ -177,6 +211,10 @@ class StreamDecoder:
     async def inject(self, text: str) -> None:
         await self._close()
         self.prefix += text
+
+    async def aclose(self) -> None:
+        """End the open request, if any (call when the run ends early, e.g. on max_tokens)."""
+        await self._close()
 
     async def _close(self) -> None:
         stream, self._stream = self._stream, None

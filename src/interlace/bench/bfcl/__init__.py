@@ -114,7 +114,7 @@ class BFCLBenchmark:
         if method == "async":
             return AsyncLM(base, tools, **common)
         if method == "async-naive":
-            return AsyncLM(llm, tools, naive=True, **common)
+            return AsyncLM(base, tools, naive=True, **common)
         if method in ("sync", "sync-parallel"):
             return SyncCalling(base, tools, parallel=method == "sync-parallel", **common)
         raise UsageError(f"bfcl: unknown method {method!r}; use one of {self.methods}")
