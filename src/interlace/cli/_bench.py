@@ -23,6 +23,7 @@ from interlace.bench._latency import Latency
 from interlace.bench._registry import Question, RunOptions, benchmark_names, get_benchmark
 from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
+from interlace.bench._subsets import select_subset
 from interlace.cli import app
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
 
@@ -108,6 +109,7 @@ class _Live:
         "  interlace bench hotpotqa --limit 20 --store runs/hotpot.jsonl\n\n"
         "  interlace bench parallelqa --methods compiler,react --llm local:qwen2.5-coder-0.5b "
         "--tool-latency uniform:0.2-0.8s --store runs/pqa.jsonl\n\n"
+        "  interlace bench parallelqa --subset offline --store runs/pqa-offline.jsonl\n\n"
         "  interlace bench movie --methods compiler --no-stream --store runs/movie.jsonl\n\n"
         "Re-running the same command resumes: finished questions are skipped."
     ),
@@ -137,6 +139,13 @@ def bench(
         str, typer.Option(help="Search backend: offline (data dir) or live (Wikipedia).")
     ] = "offline",
     seed: Annotated[int, typer.Option(help="Seed of the tool-latency draws.")] = 0,
+    subset: Annotated[
+        str,
+        typer.Option(
+            help="Named question subset: all, or e.g. offline / offline-strict for parallelqa "
+            "(questions whose every fact the offline search returns)."
+        ),
+    ] = "all",
 ) -> None:
     """Run METHODS on the same questions of BENCHMARK; one record per answer goes to --store.
 
@@ -153,7 +162,8 @@ def bench(
                 param_hint="--methods",
             )
         root = _data.data_dir(data_dir)
-        questions = _select(bench_obj.load(root), ids, limit)
+        chosen = select_subset(bench_obj.name, bench_obj.load(root), subset)
+        questions = _select(chosen, ids, limit)
         options = RunOptions(
             data_dir=root,
             tool_latency=Latency.parse(tool_latency, seed=seed),
