@@ -180,3 +180,34 @@ async def test_live_wikipedia_without_network(tmp_path: Path) -> None:
     )
     with pytest.raises(NetworkUnavailableError):
         await wiki.search("Ed Wood")
+
+
+def _titles_store() -> EvidenceStore:
+    store = EvidenceStore(generic_titles=2)
+    for title in (
+        "Sahara",
+        "Desert",
+        "Gobi Desert",
+        "Kalahari Desert",
+        "Rainforest",
+        "Elbe",
+        "Congo River",
+        "Amazon River",
+    ):
+        store.add(Page(title=title, sentences=(f"{title} text.",), source="test"))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ("Sahara Desert", "Sahara"),  # a title plus a generic word
+        ("Conga River", "Congo River"),  # a typo
+        ("Congo Rainforest", None),  # "congo" is specific: not the generic "Rainforest" page
+        ("Mount Elbert", None),  # a short title inside the query is not a match
+        ("Atacama Desert", None),  # only the generic word is known
+    ],
+)
+def test_contained_titles_need_generic_leftovers(query: str, title: str | None) -> None:
+    page = _titles_store().resolve(query)
+    assert (page.title if page else None) == title

@@ -59,29 +59,12 @@ def test_every_offline_entity_resolves_to_a_page_with_its_figure(
             fact = PARALLELQA_FACTS[name]
             # the entity is one the question asks about (Q87 writes "Conga River")
             assert fuzz.partial_ratio(name.lower(), text.lower()) >= 90, (qid, name)
-            page = store.resolve(fact.search_name)
+            page = store.resolve(name)
             assert page is not None and page.title == fact.title, (qid, name, page)
-            returned = store.search(fact.search_name)  # the tool's default sentence count
+            returned = store.search(name)  # the tool's default sentence count
             assert re.search(r"\d", returned), (qid, name)
             # extracts write numbers with no-break spaces ("900,000\xa0km2")
             assert fact.figure in " ".join(returned.split()), (qid, name, returned)
-
-
-def test_strict_subset_needs_no_renaming(store: EvidenceStore) -> None:
-    strict = SUBSETS["parallelqa"]["offline-strict"]
-    assert 0 < len(strict) < len(SUBSETS["parallelqa"]["offline"])
-    for qid in strict:
-        for name in PARALLELQA_OFFLINE[qid]:
-            page = store.resolve(name)
-            assert page is not None and page.title == PARALLELQA_FACTS[name].title, (qid, name)
-
-
-def test_renamed_entities_really_need_their_query(store: EvidenceStore) -> None:
-    # if the resolver learns "Sahara Desert" -> "Sahara", these questions belong in the strict set
-    for fact in PARALLELQA_FACTS.values():
-        if fact.query:
-            page = store.resolve(fact.name)
-            assert page is None or page.title != fact.title, fact.name
 
 
 def test_excluded_questions_lack_a_fact(store: EvidenceStore) -> None:
@@ -102,7 +85,7 @@ def test_select_subset(questions: dict[str, Question]) -> None:
     chosen = select_subset("parallelqa", every, "offline")
     assert [q.id for q in chosen] == list(PARALLELQA_OFFLINE)  # dataset order
     assert len(chosen) == 33 and all(i in questions for i in SUBSETS["parallelqa"]["offline"])
-    assert subset_names("parallelqa") == ["all", "offline", "offline-strict"]
+    assert subset_names("parallelqa") == ["all", "offline"]
     with pytest.raises(UsageError, match="known: all, offline"):
         select_subset("parallelqa", every, "nosuch")
     with pytest.raises(UsageError, match=r"known: all$"):

@@ -6,8 +6,12 @@ Two backends behind one function:
   official distractor JSON), Wikipedia lead extracts (``wiki/summaries_en-us.json``) and MovieLens
   movies rendered as short pages. Title resolution: exact, then a normalised key (case,
   punctuation, accents, a leading/trailing article as in MovieLens "Matrix, The (1999)"), then
-  without a disambiguation suffix ("(film)", "(1999)"), then a fuzzy match (rapidfuzz) above a
-  threshold.
+  without a disambiguation suffix ("(film)", "(1999)"), then a typo-tolerant whole-title match
+  (rapidfuzz ``ratio`` above a threshold), then a title whose words all occur in the query when
+  the query's other words are generic, i.e. occur in many titles ("Sahara Desert" -> "Sahara",
+  "Yangtze River" -> "Yangtze"). A title merely contained in the query is not enough when the
+  words it leaves out are specific: "Congo Rainforest" does not resolve to "Rainforest", nor
+  "Mount Elbert" to "Mount".
 * :class:`WikipediaSearch` (live): the public REST summary endpoint over HTTP with an on-disk
   cache; "not found" answers list similar titles from the opensearch API.
 """
@@ -77,15 +81,19 @@ class EvidenceStore:
     evidence first.
 
     Args:
-        fuzzy_threshold: minimum rapidfuzz ``WRatio`` score (0-100) for a fuzzy match.
+        fuzzy_threshold: minimum rapidfuzz ``ratio`` (0-100, whole strings) for a typo match.
+        generic_titles: a word that occurs in at least this many titles is generic ("river",
+            "desert"): a query may name a title plus generic words.
     """
 
-    def __init__(self, *, fuzzy_threshold: float = 88.0) -> None:
+    def __init__(self, *, fuzzy_threshold: float = 88.0, generic_titles: int = 10) -> None:
         self.fuzzy_threshold = fuzzy_threshold
+        self.generic_titles = generic_titles
         self._exact: dict[str, Page] = {}
         self._by_key: dict[str, Page] = {}
         self._by_base: dict[str, Page] = {}
         self._keys: list[str] = []
+        self._by_word: defaultdict[str, list[str]] = defaultdict(list)
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -98,6 +106,8 @@ class EvidenceStore:
             if key and key not in self._by_key:
                 self._by_key[key] = page
                 self._keys.append(key)
+                for word in set(key.split()):
+                    self._by_word[word].append(key)
             base = title_key(_SUFFIX.sub("", name))
             if base:
                 self._by_base.setdefault(base, page)
@@ -115,9 +125,29 @@ class EvidenceStore:
         if not key:
             return None
         match = process.extractOne(
-            key, self._keys, scorer=fuzz.WRatio, score_cutoff=self.fuzzy_threshold
+            key, self._keys, scorer=fuzz.ratio, score_cutoff=self.fuzzy_threshold
         )
-        return self._by_key[match[0]] if match else None
+        if match:
+            return self._by_key[match[0]]
+        contained = self._contained_title(key)
+        return self._by_key[contained] if contained else None
+
+    def _contained_title(self, key: str) -> str | None:
+        """The longest title key whose words all occur in ``key``, the rest of ``key`` generic.
+
+        A word is generic when at least ``generic_titles`` indexed titles contain it.
+        """
+        words = set(key.split())
+        best: str | None = None
+        for candidate in {k for w in words for k in self._by_word.get(w, ())}:
+            own = set(candidate.split())
+            if not own <= words:
+                continue
+            rest = words - own
+            generic = all(len(self._by_word.get(w, ())) >= self.generic_titles for w in rest)
+            if generic and (best is None or (len(candidate), candidate) > (len(best), best)):
+                best = candidate
+        return best
 
     def similar(self, entity: str, limit: int = 5) -> list[str]:
         """Titles of the pages closest to ``entity`` (for "not found" messages)."""

@@ -3,19 +3,13 @@
 ParallelQA (Kim et al. 2023, Sec. 5.1) asks for arithmetic over 2-5 numeric facts (a depth, a
 height, an area, a population). The offline ``search`` tool returns the first five sentences of a
 page from ``wiki/summaries_en-us.json`` (or HotpotQA paragraphs), so most questions lack at least
-one fact: the page is missing (Puerto Rico Trench, Statue of Unity, CN Tower, ...), the name
-fuzzy-matches an unrelated page ("Mount Elbert" -> "Elbe"), or the lead has no number (Pacific
-Ocean, Peregrine falcon, Florida's first five sentences).
+one fact: the page is missing (Puerto Rico Trench, Statue of Unity, CN Tower, Mount Elbert, ...)
+or the lead has no number (Pacific Ocean, Peregrine falcon, Florida's first five sentences).
 
 :data:`PARALLELQA_FACTS` lists each fact that *is* returned: the name as the question writes it,
-the name to search when that one resolves to the wrong page, the page title it must resolve to and
-the figure as printed. The subsets:
-
-* ``offline``: every needed fact is returned for the name as written or for the entity's plain
-  Wikipedia title ("Sahara", "Yangtze"). 33 of 113 questions.
-* ``offline-strict``: every needed fact is returned for the name exactly as the question writes
-  it. 20 questions (today "Sahara Desert" resolves to the page "Ra" and "Yangtze River" to
-  "River", so a planner searching those names gets the wrong page).
+the page title it resolves to ("Sahara Desert" -> "Sahara") and the figure as printed. The subset
+``offline``: every needed fact is returned for the names as the question writes them; 33 of 113
+questions.
 
 Audited with the store built by :func:`~interlace.bench.offline_store` over the ParallelQA
 sources (``wiki``, ``hotpotqa``); ``tests/test_bench_subsets.py`` re-checks every fact.
@@ -38,18 +32,11 @@ class Fact:
         name: the entity as the question writes it.
         title: the page the search must resolve to.
         figure: the number as printed in the returned text (units included).
-        query: the name to search when ``name`` resolves to the wrong page ("" means ``name``).
     """
 
     name: str
     title: str
     figure: str
-    query: str = ""
-
-    @property
-    def search_name(self) -> str:
-        """The name that reaches ``title``: ``query`` if set, else ``name``."""
-        return self.query or self.name
 
 
 def _facts(*facts: Fact) -> dict[str, Fact]:
@@ -76,15 +63,13 @@ PARALLELQA_FACTS: Mapping[str, Fact] = _facts(
     Fact(name="K2", title="K2", figure="8,611 metres"),
     Fact(name="Burj Khalifa", title="Burj Khalifa", figure="829.8 m"),
     # river length (the Mississippi in miles only)
-    Fact(name="Yangtze River", query="Yangtze", title="Yangtze", figure="6,236 kilometers"),
+    Fact(name="Yangtze River", title="Yangtze", figure="6,236 kilometers"),
     Fact(name="Mississippi River", title="Mississippi River", figure="2,340 mi"),
     Fact(name="Volga River", title="Volga", figure="3,531 km"),
     Fact(name="Mekong River", title="Mekong", figure="4,909 km"),
     Fact(name="Congo River", title="Congo River", figure="4,700 km"),
     # desert area (no Sonoran Desert page)
-    Fact(
-        name="Sahara Desert", query="Sahara", title="Sahara", figure="9,200,000 square kilometres"
-    ),
+    Fact(name="Sahara Desert", title="Sahara", figure="9,200,000 square kilometres"),
     Fact(name="Kalahari Desert", title="Kalahari Desert", figure="900,000 km2"),
     Fact(name="Arabian Desert", title="Arabian Desert", figure="2,330,000 square kilometers"),
     Fact(name="Atacama Desert", title="Atacama Desert", figure="105,000 km2"),
@@ -129,19 +114,10 @@ PARALLELQA_OFFLINE: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def _strict(subset: Mapping[str, tuple[str, ...]]) -> tuple[QuestionId, ...]:
-    return tuple(
-        QuestionId(qid)
-        for qid, names in subset.items()
-        if all(not PARALLELQA_FACTS[n].query for n in names)
-    )
-
-
 #: ``{benchmark: {subset name: question ids}}``; every benchmark also has ``all``.
 SUBSETS: Mapping[str, Mapping[str, tuple[QuestionId, ...]]] = {
     "parallelqa": {
         "offline": tuple(QuestionId(q) for q in PARALLELQA_OFFLINE),
-        "offline-strict": _strict(PARALLELQA_OFFLINE),
     },
 }
 

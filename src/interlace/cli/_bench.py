@@ -67,6 +67,16 @@ def _load_llm(spec: str) -> LLM:
     return load_llm(spec)
 
 
+def _with_categories(bench_obj: Any, categories: str | None) -> Any:
+    """The benchmark restricted to ``categories`` (``with_categories``), or as is when None."""
+    if not categories:
+        return bench_obj
+    select = getattr(bench_obj, "with_categories", None)
+    if select is None:
+        raise typer.BadParameter(f"{bench_obj.name} has no categories", param_hint="--categories")
+    return select(tuple(c.strip() for c in categories.split(",") if c.strip()))
+
+
 def _select(questions: list[Question], ids: str | None, limit: int | None) -> list[Question]:
     if ids:
         wanted = [i.strip() for i in ids.split(",") if i.strip()]
@@ -142,10 +152,17 @@ def bench(
     subset: Annotated[
         str,
         typer.Option(
-            help="Named question subset: all, or e.g. offline / offline-strict for parallelqa "
+            help="Named question subset: all, or e.g. offline for parallelqa "
             "(questions whose every fact the offline search returns)."
         ),
     ] = "all",
+    categories: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated categories, for benchmarks that have them "
+            "(bfcl: parallel, parallel_multiple, multi_step)."
+        ),
+    ] = None,
 ) -> None:
     """Run METHODS on the same questions of BENCHMARK; one record per answer goes to --store.
 
@@ -153,7 +170,7 @@ def bench(
     machine drift hits every method alike. A killed run resumes where it stopped.
     """
     try:
-        bench_obj = get_benchmark(benchmark)
+        bench_obj = _with_categories(get_benchmark(benchmark), categories)
         method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
         unknown = [m for m in method_list if m not in bench_obj.methods]
         if unknown or not method_list:
