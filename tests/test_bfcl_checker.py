@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from interlace.bench.bfcl import check_parallel, hashed_latency
 from interlace.bench.bfcl._data import multi_step_groups
 
@@ -56,3 +58,21 @@ def test_multi_step_groups_have_disjoint_classes() -> None:
     ]
     groups = multi_step_groups(entries)
     assert [[e["id"] for e in g] for g in groups] == [[0, 2, 3]]
+
+
+def test_categories_option_selects_bfcl_categories(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from interlace.bench.bfcl import bfcl
+    from interlace.cli import app
+
+    assert bfcl.with_categories(["parallel"]).categories == ("parallel",)
+    store = tmp_path / "out.jsonl"
+    args = ["bench", "bfcl", "--methods", "async", "--store", str(store)]
+    result = CliRunner().invoke(app, [*args, "--categories", "parallel,nope"])
+    assert result.exit_code != 0 and "unknown BFCL categories" in result.output
+    assert not store.exists()
+    result = CliRunner().invoke(
+        app, ["bench", "hotpotqa", "--store", str(store), "--categories", "x"]
+    )
+    assert result.exit_code != 0 and "has no categories" in result.output

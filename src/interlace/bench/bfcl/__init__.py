@@ -2,7 +2,8 @@
 
 ``interlace bench bfcl --methods sync,sync-parallel,async-naive,async`` runs the categories
 ``parallel``, ``parallel_multiple`` and ``multi_step`` (AsyncLM's multi-step parallel set) through
-the shared runner. Set ``$INTERLACE_BFCL_CATEGORIES`` (comma-separated) to load fewer categories.
+the shared runner; ``--categories parallel,multi_step`` (or ``$INTERLACE_BFCL_CATEGORIES``,
+comma-separated, when the option is absent) loads fewer categories.
 Every result's ``details`` holds ``calls`` (what the checker judged), ``decode_latency`` (first to
 last generated token, seconds) and ``latency_model`` (``sync``/``sync_parallel``/``async``
 seconds from the measured generation and execution times of the calls).
@@ -88,6 +89,14 @@ class BFCLBenchmark:
         self.categories = tuple(chosen)
         self.max_tokens = max_tokens
         self._root: Path | None = None
+
+    def with_categories(self, categories: Sequence[str]) -> BFCLBenchmark:
+        """A copy that loads only ``categories`` (``interlace bench bfcl --categories``).
+
+        Raises:
+            UsageError: an unknown category.
+        """
+        return BFCLBenchmark(categories=categories, max_tokens=self.max_tokens)
 
     def load(self, data_dir: Path) -> list[Question]:
         """Questions of the chosen categories (fetches the wheel with pip when it is absent)."""
