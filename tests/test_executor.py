@@ -400,3 +400,12 @@ def test_limits_reject_nonsense() -> None:
         ExecutionLimits(max_concurrency=0)
     with pytest.raises(UsageError, match="default_timeout"):
         ExecutionLimits(default_timeout=-1)
+
+
+@pytest.mark.anyio
+async def test_tool_name_case_is_folded_when_unambiguous() -> None:
+    with anyio.fail_after(5):
+        report = await run_plan(stream_text('1. ECHO("x")\n2. join()'), TOOLS)
+    record = report.records[TaskId(1)]
+    assert record.outcome == Succeeded(value="x")
+    assert record.task is not None and record.task.tool == "echo"

@@ -15,7 +15,7 @@ from interlace._errors import (
     ToolTimeoutError,
     UsageError,
 )
-from interlace._tools import Tool, tool
+from interlace._tools import Tool, find_tool, tool
 
 
 @pytest.fixture
@@ -182,3 +182,15 @@ async def test_timeouts_async_and_sync() -> None:
         with pytest.raises(ToolTimeoutError):
             await hang_sync.invoke((), {}, timeout=0.05)  # the thread is abandoned
     stop.set()
+
+
+def test_find_tool_folds_case_only_when_unambiguous() -> None:
+    def search(entity: str) -> str:
+        return entity
+
+    one = Tool.from_function(search)
+    assert find_tool({"search": one}, "search") is one
+    assert find_tool({"search": one}, "Search") is one
+    assert find_tool({"search": one}, "lookup") is None
+    other = Tool.from_function(search, name="SEARCH")
+    assert find_tool({"search": one, "SEARCH": other}, "Search") is None

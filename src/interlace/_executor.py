@@ -22,6 +22,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from interlace._errors import (
 from interlace._plan import Ref, Task, TaskId, Template
 from interlace._planner import EndOfPlan, JoinParsed, LineError, PlanEvent, TaskParsed
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
+from interlace._tools import find_tool
 from interlace.llm._base import now
 from interlace.trace._spans import Span, Trace
 
@@ -218,7 +220,9 @@ class _Run:
             message = f"task id {task.id} repeats; the second one is ignored"
             self.line_errors.append(PlanParseError(message, line=task.line))
             return
-        tool = self.tools.get(task.tool)
+        tool = find_tool(self.tools, task.tool)
+        if tool is not None and tool.name != task.tool:  # e.g. "Search" for "search"
+            task = dataclasses.replace(task, tool=tool.name)
         problem: InterlaceError | None = None
         if tool is None:
             problem = UnknownToolError(

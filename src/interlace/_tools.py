@@ -22,7 +22,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import anyio
 import anyio.to_thread
@@ -36,7 +36,9 @@ from interlace._errors import (
     UsageError,
 )
 
-__all__ = ["Tool", "tool"]
+__all__ = ["Tool", "find_tool", "tool"]
+
+_T = TypeVar("_T")
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters)\s*:\s*$")
 _SECTION_HEADER = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
@@ -405,3 +407,22 @@ def tool(
         )
 
     return decorate
+
+
+def find_tool(tools: Mapping[str, _T], name: str) -> _T | None:
+    """The tool called ``name``: exact match first, else the one case-insensitive match.
+
+    Small models write ``Search(...)`` for ``search``; an unambiguous case difference is not worth
+    failing a task over. Two tools differing only in case are ambiguous: ``None``.
+
+    Args:
+        tools: tools by name.
+        name: the name the model wrote.
+
+    Returns:
+        The tool, or ``None`` when there is no (unambiguous) match.
+    """
+    if (exact := tools.get(name)) is not None:
+        return exact
+    folded = [t for key, t in tools.items() if key.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None

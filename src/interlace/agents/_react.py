@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from interlace._errors import PlanValidationError, ToolError, UsageError
-from interlace._tools import Tool
+from interlace._tools import Tool, find_tool
 from interlace.agents._common import RunMeter, clip, with_stop
 from interlace.agents._parse import Action, fallback_answer, find_action, strip_quotes
 from interlace.agents._prompts import FINISH_NUDGE, react_system
@@ -145,7 +145,7 @@ class ReAct:
             meter.errors.append(f"step {step}: no readable action in {clip(text, 200)!r}")
             hint = 'No action found. Write Action: tool("argument") or Action: Finish(answer).'
             return hint, False
-        tool = self.tools.get(action.name)
+        tool = find_tool(self.tools, action.name)
         if tool is None:
             meter.errors.append(f"step {step}: unknown tool {action.name!r}")
             return (

@@ -31,6 +31,7 @@ import anyio
 import anyio.abc
 
 from interlace._errors import InterlaceError
+from interlace._tools import find_tool
 from interlace.cml._grammar import Call, render_value
 from interlace.cml._interrupts import CallResult, InterruptManager
 from interlace.cml._monitor import (
@@ -360,7 +361,7 @@ class CMLLoop:
     async def _execute(self, record: CallRecord) -> None:
         call = record.call
         record.start = now()
-        tool = self.tools.get(call.name)
+        tool = find_tool(self.tools, call.name)
         try:
             if tool is None:
                 raise LookupError(f"unknown function {call.name!r}")
