@@ -189,8 +189,8 @@ def test_find_tool_folds_case_only_when_unambiguous() -> None:
         return entity
 
     one = Tool.from_function(search)
-    assert find_tool({"search": one}, "search") is one
-    assert find_tool({"search": one}, "Search") is one
+    assert find_tool({"search": one}, "search") == ("search", one)
+    assert find_tool({"search": one}, "Search") == ("search", one)
     assert find_tool({"search": one}, "lookup") is None
     other = Tool.from_function(search, name="SEARCH")
     assert find_tool({"search": one, "SEARCH": other}, "Search") is None

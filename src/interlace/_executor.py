@@ -220,9 +220,10 @@ class _Run:
             message = f"task id {task.id} repeats; the second one is ignored"
             self.line_errors.append(PlanParseError(message, line=task.line))
             return
-        tool = find_tool(self.tools, task.tool)
-        if tool is not None and tool.name != task.tool:  # e.g. "Search" for "search"
-            task = dataclasses.replace(task, tool=tool.name)
+        found = find_tool(self.tools, task.tool)
+        tool = None if found is None else found[1]
+        if found is not None and found[0] != task.tool:  # e.g. "Search" for "search"
+            task = dataclasses.replace(task, tool=found[0])
         problem: InterlaceError | None = None
         if tool is None:
             problem = UnknownToolError(

@@ -409,20 +409,20 @@ def tool(
     return decorate
 
 
-def find_tool(tools: Mapping[str, _T], name: str) -> _T | None:
-    """The tool called ``name``: exact match first, else the one case-insensitive match.
+def find_tool(tools: Mapping[str, _T], name: str) -> tuple[str, _T] | None:
+    """The entry of ``tools`` for ``name``: exact key first, else the one case-insensitive match.
 
     Small models write ``Search(...)`` for ``search``; an unambiguous case difference is not worth
-    failing a task over. Two tools differing only in case are ambiguous: ``None``.
+    failing a task over. Two keys differing only in case are ambiguous: ``None``.
 
     Args:
         tools: tools by name.
         name: the name the model wrote.
 
     Returns:
-        The tool, or ``None`` when there is no (unambiguous) match.
+        ``(key, tool)``, or ``None`` when there is no (unambiguous) match.
     """
     if (exact := tools.get(name)) is not None:
-        return exact
-    folded = [t for key, t in tools.items() if key.casefold() == name.casefold()]
+        return name, exact
+    folded = [(key, t) for key, t in tools.items() if key.casefold() == name.casefold()]
     return folded[0] if len(folded) == 1 else None

@@ -145,7 +145,8 @@ class ReAct:
             meter.errors.append(f"step {step}: no readable action in {clip(text, 200)!r}")
             hint = 'No action found. Write Action: tool("argument") or Action: Finish(answer).'
             return hint, False
-        tool = find_tool(self.tools, action.name)
+        found = find_tool(self.tools, action.name)
+        tool = None if found is None else found[1]
         if tool is None:
             meter.errors.append(f"step {step}: unknown tool {action.name!r}")
             return (

@@ -361,7 +361,8 @@ class CMLLoop:
     async def _execute(self, record: CallRecord) -> None:
         call = record.call
         record.start = now()
-        tool = find_tool(self.tools, call.name)
+        found = find_tool(self.tools, call.name)
+        tool = None if found is None else found[1]
         try:
             if tool is None:
                 raise LookupError(f"unknown function {call.name!r}")
