@@ -36,3 +36,24 @@ def test_models_fetch_recognises_present_file() -> None:
     result = CliRunner().invoke(app, ["models", "fetch", "smollm2-135m"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith("smollm2-135m.gguf")
+
+
+def test_ensure_local_model_fetches_only_missing_registry_models(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rich.console import Console
+
+    from interlace.cli import _models
+
+    fetched: list[str] = []
+    monkeypatch.setenv("INTERLACE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(
+        _models, "fetch_model", lambda name, progress: fetched.append(name) or tmp_path
+    )
+    console = Console(file=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
+    _models.ensure_local_model("openai:gpt-4o-mini", console)
+    _models.ensure_local_model(f"local:{tmp_path / 'x.gguf'}", console)
+    assert fetched == []
+    _models.ensure_local_model("local", console)
+    _models.ensure_local_model("local:smollm2-135m", console)
+    assert fetched == ["qwen2.5-coder-0.5b", "smollm2-135m"]

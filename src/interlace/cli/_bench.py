@@ -62,8 +62,10 @@ def _fail(exc: InterlaceError) -> typer.Exit:
 
 
 def _load_llm(spec: str) -> LLM:
+    from interlace.cli._models import ensure_local_model
     from interlace.llm._select import load_llm
 
+    ensure_local_model(spec, err())
     return load_llm(spec)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +19,8 @@ from rich.table import Table
 
 from interlace._errors import InterlaceError
 from interlace.cli import app
-from interlace.llm._models import MODELS, fetch_model, list_models
+from interlace.llm._models import MODELS, fetch_model, is_present, list_models, model_path
+from interlace.llm._select import parse_spec
 
 models_app = typer.Typer(
     name="models",
@@ -54,6 +56,23 @@ def fetch_command(
     if name not in MODELS:
         console.print(f"[red]error:[/red] unknown model {name!r}; known: {', '.join(MODELS)}")
         raise typer.Exit(code=2)
+    try:
+        path = fetch_with_progress(name, console)
+    except InterlaceError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    typer.echo(str(path))
+
+
+def fetch_with_progress(name: str, console: Console) -> Path:
+    """Fetch registry model ``name`` (a no-op when present) with a progress bar on ``console``.
+
+    Returns:
+        The path of the verified GGUF file.
+
+    Raises:
+        InterlaceError: a subclass of it when the download or the verification fails.
+    """
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -61,16 +80,24 @@ def fetch_command(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task(name, total=None)
 
         def report(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=f"{name} {label}")
 
-        try:
-            path = fetch_model(name, progress=report)
-        except InterlaceError as exc:
-            progress.stop()
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=1) from exc
-    typer.echo(str(path))
+        return fetch_model(name, progress=report)
+
+
+def ensure_local_model(spec: str, console: Console) -> None:
+    """Fetch the registry model a ``local[:NAME]`` backend spec names, if it is not cached yet.
+
+    Other specs (servers, GGUF paths) are left alone.
+    """
+    name = parse_spec(spec).model
+    if parse_spec(spec).kind != "local" or name is None or name not in MODELS:
+        return
+    if not is_present(MODELS[name], model_path(name), verify=False):
+        console.print(f"fetching model {name} (first use)")
+        fetch_with_progress(name, console)
