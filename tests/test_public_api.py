@@ -1,0 +1,40 @@
+"""The public surface is declared once, in ``interlace.__init__``, and is what we think it is."""
+
+from __future__ import annotations
+
+import interlace
+
+EXPECTED = {
+    # core
+    "Tool", "tool", "Plan", "Task", "TaskId", "Ref", "Template", "PlanParser", "parse_plan",
+    "Scheduler", "Outcome", "Succeeded", "Failed", "Cancelled", "Skipped",
+    "run_plan", "ExecutionLimits", "ExecutionReport", "TaskRecord",
+    # agents
+    "Agent", "RunResult", "LLMCompiler", "ReAct", "AsyncLM", "SyncCalling",
+    # models
+    "LLM", "Message", "GenerationConfig", "Completion", "TextDelta", "Usage", "LocalLLM",
+    "OpenAICompatLLM", "load_llm",
+    # traces
+    "Span", "Trace",
+    # errors
+    "InterlaceError", "UsageError", "PlanError", "PlanParseError", "PlanValidationError",
+    "UnknownToolError", "DanglingReferenceError", "DuplicateTaskError", "CycleError",
+    "ArityError", "ToolError", "ToolArgumentError", "ToolExecutionError", "ToolTimeoutError",
+    "LLMError", "LLMConnectionError", "LLMAuthenticationError", "LLMModelNotFoundError",
+    "LLMContextOverflowError", "LLMRateLimitError", "CMLError", "DataError",
+    "DatasetNotFoundError", "ChecksumError", "NetworkUnavailableError",
+    "__version__",
+}  # fmt: skip
+
+
+def test_public_names_are_exactly_the_declared_ones() -> None:
+    assert set(interlace.__all__) == EXPECTED
+    for name in interlace.__all__:
+        assert getattr(interlace, name) is not None, name
+
+
+def test_every_error_descends_from_the_root() -> None:
+    for name in EXPECTED:
+        obj = getattr(interlace, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, interlace.InterlaceError), name
