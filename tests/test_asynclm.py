@@ -86,3 +86,14 @@ async def test_user_interrupt_is_injected() -> None:
     agent.interrupt("stop please")
     result = await agent.run("q")
     assert "[INTR] user [HEAD] stop please [END]" in result.details["text"]
+
+
+@pytest.mark.anyio
+async def test_answer_is_the_calls_when_the_model_writes_no_prose() -> None:
+    only_calls = "[CALL] c1 [HEAD] slow(x=1) [END]\n[CALL] c2 [HEAD] slow(x=2 * 3) [END]"
+    llm = ScriptedLLM(lambda m: only_calls if m[-1].role == "user" else "", tpot=0.0)
+    result = await AsyncLM(llm, [Slow()]).run("q")
+    assert result.answer == only_calls  # non-empty: the bench runner scores only answered runs
+    assert result.details["calls"][1]["arguments"] == {"x": 6}  # number arithmetic is folded
+    prose = await AsyncLM(_llm(), [Slow()]).run("q")
+    assert prose.answer.startswith("thinking") and "[CALL]" not in prose.answer

@@ -152,7 +152,11 @@ class AsyncLM:
             self._loop.user_message(text)
 
     async def run(self, question: str) -> RunResult:
-        """Answer ``question``; the calls made are in ``details["calls"]``."""
+        """Answer ``question``; the calls made are in ``details["calls"]``.
+
+        ``answer`` is the prose the model wrote outside CML blocks or, when it wrote none (as
+        for BFCL, where the calls are the answer), its ``[CALL]`` blocks one per line.
+        """
         trace = Trace()
         start = now()
         async with self._decoder(question, trace) as (decoder, usage_of):
@@ -281,7 +285,7 @@ class AsyncLM:
         }
         return RunResult(
             question=question,
-            answer=loop.answer.strip(),
+            answer=loop.answer.strip() or "\n".join(r.call.text for r in loop.records),
             method=self.name,
             latency=end - start,
             llm_calls=llm_calls,
