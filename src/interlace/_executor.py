@@ -22,7 +22,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
@@ -33,17 +32,15 @@ import anyio.abc
 
 from interlace._errors import (
     ArityError,
-    InterlaceError,
     PlanParseError,
+    PlanValidationError,
     ToolError,
     ToolExecutionError,
-    UnknownToolError,
     UsageError,
 )
-from interlace._plan import Ref, Task, TaskId, Template
+from interlace._plan import Ref, Task, TaskId, Template, bind_task
 from interlace._planner import EndOfPlan, JoinParsed, LineError, PlanEvent, TaskParsed
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
-from interlace._tools import find_tool
 from interlace.llm._base import now
 from interlace.trace._spans import Span, Trace
 
@@ -220,25 +217,12 @@ class _Run:
             message = f"task id {task.id} repeats; the second one is ignored"
             self.line_errors.append(PlanParseError(message, line=task.line))
             return
-        found = find_tool(self.tools, task.tool)
-        tool = None if found is None else found[1]
-        if found is not None and found[0] != task.tool:  # e.g. "Search" for "search"
-            task = dataclasses.replace(task, tool=found[0])
-        problem: InterlaceError | None = None
-        if tool is None:
-            problem = UnknownToolError(
-                f"task {task.id} calls unknown tool {task.tool!r}; "
-                f"known tools: {sorted(self.tools)}"
-            )
-        else:
-            try:
-                tool.bind(task.args, task.kwargs)
-            except ArityError as exc:
-                problem = ArityError(f"task {task.id}: {exc}")
-        if problem is None:
-            self.scheduler.add(task)
-        else:
-            self.scheduler.fail_line(task.id, problem, task=task)
+        try:
+            bound = bind_task(task, self.tools)
+        except PlanValidationError as exc:
+            self.scheduler.fail_line(task.id, exc, task=task)
+            return
+        self.scheduler.add(bound)
 
     def close(self) -> None:
         self.scheduler.close()

@@ -30,12 +30,14 @@ A reference in rules 1-3 to a task that is not earlier is a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NewType
 
 from interlace._errors import (
+    ArityError,
     CycleError,
     DanglingReferenceError,
     DuplicateTaskError,
@@ -175,19 +177,10 @@ class Plan:
         for task in self.tasks:
             if task.is_join:
                 continue
-            known = tools.get(task.tool)
-            if known is None:
-                found.append(
-                    UnknownToolError(
-                        f"task {task.id} calls unknown tool {task.tool!r}; "
-                        f"known tools: {sorted(tools)}"
-                    )
-                )
-            else:
-                try:
-                    known.bind(task.args, task.kwargs)
-                except PlanValidationError as exc:
-                    found.append(type(exc)(f"task {task.id}: {exc}"))
+            try:
+                bind_task(task, tools)
+            except PlanValidationError as exc:
+                found.append(exc)
         for task in self.tasks:
             missing = sorted(d for d in task.deps if d not in ids)
             if missing:
@@ -316,3 +309,31 @@ def parse_references(text: str, earlier: Container[int]) -> str | Ref | Template
     if last < len(text):
         parts.append(text[last:])
     return Template(tuple(parts))
+
+
+def bind_task(task: Task, tools: Mapping[str, Tool]) -> Task:
+    """Check that ``task`` names a known tool and that its arguments bind to the signature.
+
+    The tool name is looked up with :func:`~interlace._tools.find_tool` (a case difference is
+    forgiven when unambiguous).
+
+    Returns:
+        ``task``, renamed to the tool's registered name when the case differed.
+
+    Raises:
+        UnknownToolError: no tool of that name.
+        ArityError: the arguments do not bind to the tool's signature.
+    """
+    from interlace._tools import find_tool  # _tools does not import _plan; keep it that way
+
+    found = find_tool(tools, task.tool)
+    if found is None:
+        raise UnknownToolError(
+            f"task {task.id} calls unknown tool {task.tool!r}; known tools: {sorted(tools)}"
+        )
+    name, tool = found
+    try:
+        tool.bind(task.args, task.kwargs)
+    except ArityError as exc:
+        raise ArityError(f"task {task.id}: {exc}") from exc
+    return task if name == task.tool else dataclasses.replace(task, tool=name)
