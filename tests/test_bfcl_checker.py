@@ -105,3 +105,11 @@ def test_data_fetch_bfcl_saves_the_verified_wheel(
     monkeypatch.setitem(_data.DATASETS, "bfcl", dataclasses.replace(entry, sha256=digest))
     assert _data.fetch("bfcl", tmp_path, pip_download=pip_download) == [tmp_path / entry.path]
     assert bfcl_data.wheel_path(tmp_path).read_bytes() == b"PK fake wheel"  # kept as is
+
+
+def test_function_lines_carry_no_brackets_for_the_model_to_copy() -> None:
+    from interlace.bench.bfcl import render_function
+
+    line = render_function(FUNCS[0], latency=0.31)
+    assert line.startswith("play(artist: string, minutes: float, optional loud: boolean)")
+    assert line.endswith("# takes ~0.3 s") and "[" not in line and "=optional" not in line

@@ -142,3 +142,13 @@ def test_truncate_and_kv_policy() -> None:
 def test_latency_model() -> None:
     model = latency_model([1.0, 1.0, 1.0], [3.0, 2.0, 1.0]).as_dict()
     assert model == {"sync": 9.0, "sync_parallel": 6.0, "async": 4.0}
+
+
+def test_call_bodies_accept_json_literals_and_number_arithmetic_only() -> None:
+    from interlace.cml._grammar import parse_call_body
+
+    body = "f(a=true, b=[false, null], d=20*60, e=-2*3) # takes ~0.3 s"
+    assert parse_call_body(body) == ("f", (), {"a": True, "b": [False, None], "d": 1200, "e": -6})
+    for bad in ("f(a=x)", "f(a=10**1000)", "f(a=true+1)", "f(a=open(1))", "f(a=1e13*1e13)"):
+        with pytest.raises(CMLError):
+            parse_call_body(bad)

@@ -9,8 +9,9 @@ model's own token stream with three control blocks::
 
 ``[HEAD]`` separates the metadata (a call id following Python identifier rules) from the body.
 A call body is Python call syntax, parsed with :mod:`ast` (arguments must be literals, read with
-``ast.literal_eval`` after folding number arithmetic such as ``20*60``; nothing else is
-evaluated), or JSON ``{"name": ..., "arguments": {...}}``.
+``ast.literal_eval`` after turning JSON ``true``/``false``/``null`` and number arithmetic such
+as ``20*60`` into constants; nothing else is evaluated), or JSON
+``{"name": ..., "arguments": {...}}``.
 A body cannot contain the text ``[END]``: the first ``[END]`` closes the block.
 """
 
@@ -79,22 +80,46 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 
 
-def _fold(node: ast.expr) -> ast.expr:
-    """Fold ``number op number`` (``+ - * /``, e.g. ``20*60`` that small models write for a
-    duration) into a constant; anything else is returned unchanged for ``literal_eval``."""
-    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
-        left, right = _fold(node.left), _fold(node.right)
-        if all(
-            isinstance(n, ast.Constant) and type(n.value) in (int, float) for n in (left, right)
-        ):
+_JSON_NAMES = {"true": True, "false": False, "null": None}
+
+
+class _Lenient(ast.NodeTransformer):
+    """Rewrites what small models write for literal values into plain constants, anywhere in an
+    argument: JSON ``true``/``false``/``null`` (function specs are JSON Schema) and number
+    arithmetic ``a op b`` with ``+ - * /`` (e.g. ``20*60`` for a duration). Nothing is run:
+    the result still goes through ``ast.literal_eval``."""
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in _JSON_NAMES:
+            return ast.copy_location(ast.Constant(_JSON_NAMES[node.id]), node)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        left, right, op = node.left, node.right, type(node.op)
+        if op in _ARITH and _is_number(left) and _is_number(right):
             a, b = left.value, right.value  # type: ignore[attr-defined]
-            if abs(a) < 1e12 and abs(b) < 1e12 and not (isinstance(node.op, ast.Div) and b == 0):
-                return ast.Constant(_ARITH[type(node.op)](a, b))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _fold(node.operand)
-        if isinstance(inner, ast.Constant) and isinstance(inner.value, int | float):
-            return ast.Constant(-inner.value)
-    return node
+            if abs(a) < 1e12 and abs(b) < 1e12 and not (op is ast.Div and b == 0):
+                return ast.copy_location(ast.Constant(_ARITH[op](a, b)), node)
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub) and _is_number(node.operand):
+            value = node.operand.value  # type: ignore[attr-defined]
+            return ast.copy_location(ast.Constant(-value), node)
+        return node
+
+
+def _is_number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def _fold(node: ast.expr) -> ast.expr:
+    """``node`` with JSON literal names and number arithmetic turned into constants."""
+    result = _Lenient().visit(node)
+    assert isinstance(result, ast.expr)
+    return result
 
 
 def _literal(node: ast.expr, source: str) -> Any:

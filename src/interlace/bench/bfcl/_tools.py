@@ -49,15 +49,20 @@ def _short(text: str, limit: int = 90) -> str:
 
 
 def render_function(doc: Mapping[str, Any], latency: float | None = None) -> str:
-    """One compact prompt line: ``name(a: type, b: type = optional) - description [~0.3 s]``."""
+    """One compact prompt line: ``name(a: type, optional b: type) - description # takes ~0.3 s``.
+
+    The hint is a comment, not ``[...]``: a 0.5B model copied a bracketed hint into its call
+    blocks, which then never reached ``[END]``; a copied comment still parses. Optional
+    parameters are marked by a word, not ``=optional``, which the model copied as a value.
+    """
     params = doc.get("parameters", {})
     required = set(params.get("required", []))
     parts = []
     for pname, spec in params.get("properties", {}).items():
-        suffix = "" if pname in required else "=optional"
-        parts.append(f"{pname}: {spec.get('type', 'any')}{suffix}")
+        prefix = "" if pname in required else "optional "
+        parts.append(f"{prefix}{pname}: {spec.get('type', 'any')}")
     line = f"{doc['name']}({', '.join(parts)}) - {_short(doc.get('description', ''))}"
-    return line + (f" [~{latency:.1f} s]" if latency is not None else "")
+    return line + (f" # takes ~{latency:.1f} s" if latency is not None else "")
 
 
 @dataclass(kw_only=True)
