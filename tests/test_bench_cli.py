@@ -27,7 +27,9 @@ def _reply(messages: Any) -> str:
 
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("interlace.cli._bench._load_llm", lambda spec: ScriptedLLM(_reply))
+    monkeypatch.setattr(
+        "interlace.cli._bench._load_llm", lambda spec, threads=None: ScriptedLLM(_reply)
+    )
 
 
 def test_bench_then_eval(scripted: None, tmp_path: Path) -> None:
@@ -43,6 +45,8 @@ def test_bench_then_eval(scripted: None, tmp_path: Path) -> None:
         str(store),
         "--tool-latency",
         "1ms",
+        "--threads",
+        "1",
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -53,6 +57,7 @@ def test_bench_then_eval(scripted: None, tmp_path: Path) -> None:
         ("5adbf0a255429947ff17385a", "react"),
     ]
     assert records[0]["config"]["tool_latency"] == "0.001s"
+    assert records[0]["config"]["threads"] == 1
     again = runner.invoke(app, args)  # resume: nothing left to do
     assert again.exit_code == 0 and "wrote 0 records" in again.output
     out = runner.invoke(app, ["eval", str(store), "--json"])

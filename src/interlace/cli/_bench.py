@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -61,11 +62,23 @@ def _fail(exc: InterlaceError) -> typer.Exit:
     return typer.Exit(code=2 if isinstance(exc, NetworkUnavailableError) else 1)
 
 
-def _load_llm(spec: str) -> LLM:
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPU threads for a local model (default: all cores). Use 1 per process when "
+        "something else runs beside it: llama.cpp threads that share a core slow down badly.",
+    ),
+]
+
+
+def _load_llm(spec: str, threads: int | None = None) -> LLM:
     from interlace.cli._models import ensure_local_model
-    from interlace.llm._select import load_llm
+    from interlace.llm._select import load_llm, parse_spec
 
     ensure_local_model(spec, err())
+    if threads is not None and parse_spec(spec).kind == "local":
+        return load_llm(spec, n_threads=threads)
     return load_llm(spec)
 
 
@@ -165,6 +178,7 @@ def bench(
             "(bfcl: parallel, parallel_multiple, multi_step)."
         ),
     ] = None,
+    threads: Threads = None,
 ) -> None:
     """Run METHODS on the same questions of BENCHMARK; one record per answer goes to --store.
 
@@ -189,9 +203,15 @@ def bench(
             stream=stream,
             search=search,
         )
-        config = RunConfig(benchmark=bench_obj, methods=method_list, llm_spec=llm, options=options)
+        config = RunConfig(
+            benchmark=bench_obj,
+            methods=method_list,
+            llm_spec=llm,
+            options=options,
+            extra={"threads": threads or os.cpu_count()},
+        )
         results = Store(store)
-        backend = _load_llm(llm)
+        backend = _load_llm(llm, threads)
         columns = (
             TextColumn("{task.description:>10}"),
             BarColumn(),
