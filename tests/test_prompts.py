@@ -96,7 +96,20 @@ def test_replan_and_thought() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["Thought: hmm", "", "Action: Finish()", "Action: Dance(now)"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thought: hmm",
+        "",
+        "Action: Finish()",
+        "Action: Dance(now)",
+        # copied format placeholders are not answers
+        "Action: Finish(answer)",
+        "Action: Finish(<your best answer>)",
+        "Action: Finish(...)",
+        "Action: Finish(The answer)",
+    ],
+)
 def test_unreadable_joiner_output_is_none(text: str) -> None:
     assert parse_joiner_output(text) is None
 

@@ -105,3 +105,11 @@ async def test_tool_errors_and_unknown_tools_become_observations() -> None:
     assert calls == ["boom", "plain text"]
     assert result.answer == "ok"
     assert any("index offline" in e for e in result.errors)
+
+
+@pytest.mark.anyio
+async def test_copied_placeholder_is_not_an_answer() -> None:
+    llm = ScriptedLLM(["Action: Finish(answer)", "Action: Finish(Oslo)"])
+    result = await ReAct(llm, [make_search([])]).run("Where?")
+    assert result.answer == "Oslo"
+    assert result.llm_calls == 2

@@ -19,6 +19,7 @@ __all__ = [
     "find_action",
     "find_answer",
     "find_thought",
+    "finish_argument",
     "parse_joiner_output",
     "strip_quotes",
 ]
@@ -74,6 +75,21 @@ def strip_quotes(text: str) -> str:
     return text
 
 
+_PLACEHOLDER = re.compile(
+    r"^(?:<[^<>]*>|\.\.\.|…|(?:the |your |best |final )*answer(?: here)?)$", re.IGNORECASE
+)
+
+
+def finish_argument(argument: str) -> str:
+    """The answer inside ``Finish(...)``: quotes stripped; "" for a copied placeholder.
+
+    Small models copy the format line literally (``Finish(answer)``, ``Finish(<your best
+    answer>)``, ``Finish(...)``); such a text is not an answer.
+    """
+    text = strip_quotes(argument)
+    return "" if _PLACEHOLDER.match(text) else text
+
+
 def find_thought(text: str) -> str:
     """The text of the first ``Thought:`` line ("" when there is none)."""
     match = _THOUGHT.search(text)
@@ -121,11 +137,11 @@ def parse_joiner_output(text: str) -> JoinDecision | None:
             if action is None:
                 continue
             kind = action.name.lower()
-            text = strip_quotes(action.argument)
+            text = finish_argument(action.argument) if kind == "finish" else action.argument
             if kind == "finish" and text:
                 return JoinDecision(kind="finish", thought=thought, text=text)
             if kind == "replan":
-                return JoinDecision(kind="replan", thought=thought, text=text)
+                return JoinDecision(kind="replan", thought=thought, text=strip_quotes(text))
     return None
 
 

@@ -60,7 +60,8 @@ You get a question and the results of tool calls made for it. Decide the answer.
 Write exactly two lines:
 Thought: <what the results show>
 Action: Finish(<the answer only, no sentence>)
-or, if the results are not enough and other tool calls could help:
+The answer is yes or no only for a yes/no question; otherwise it is the name or number asked for.
+Or, if the results are not enough and other tool calls could help:
 Action: Replan(<what is still missing>)"""
 
 _REACT_RULES = """\
@@ -70,7 +71,8 @@ Action: tool("argument")
 then stop: the result comes back as "Observation: ...". Do not repeat a call you already made.
 When you know the answer, write:
 Thought: <why>
-Action: Finish(<the answer only>)"""
+Action: Finish(<the answer only>)
+The answer is yes or no only for a yes/no question; otherwise it is the name or number asked for."""
 
 _JOIN_TOOL = "join() - ends the plan and collects the results; always the last call"
 

@@ -19,7 +19,13 @@ from typing import Any
 from interlace._errors import PlanValidationError, ToolError, UsageError
 from interlace._tools import Tool, find_tool
 from interlace.agents._common import RunMeter, clip, with_stop
-from interlace.agents._parse import Action, fallback_answer, find_action, strip_quotes
+from interlace.agents._parse import (
+    Action,
+    fallback_answer,
+    find_action,
+    finish_argument,
+    strip_quotes,
+)
 from interlace.agents._prompts import FINISH_NUDGE, react_system
 from interlace.agents._result import RunResult
 from interlace.llm._base import LLM, GenerationConfig, Message
@@ -116,7 +122,7 @@ class ReAct:
             messages.append(Message(role="assistant", content=text))
             action = find_action(text)
             if action is not None and action.name.lower() == "finish":
-                answer = strip_quotes(action.argument)
+                answer = finish_argument(action.argument)
                 if answer:
                     steps.append({"text": text, "observation": ""})
                     return self._result(meter, question, answer, step, steps)
@@ -143,7 +149,7 @@ class ReAct:
         """
         if action is None or action.name.lower() == "finish":
             meter.errors.append(f"step {step}: no readable action in {clip(text, 200)!r}")
-            hint = 'No action found. Write Action: tool("argument") or Action: Finish(answer).'
+            hint = "No action found. Call one tool, or give the answer with Action: Finish(...)."
             return hint, False
         found = find_tool(self.tools, action.name)
         tool = None if found is None else found[1]
@@ -196,7 +202,7 @@ class ReAct:
         completion = await meter.complete(self.llm, messages, self.config, "react-final")
         action = find_action(completion.text)
         if action is not None and action.name.lower() == "finish":
-            answer = strip_quotes(action.argument)
+            answer = finish_argument(action.argument)
             if answer:
                 return answer
         answer = fallback_answer(completion.text)

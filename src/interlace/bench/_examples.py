@@ -26,15 +26,19 @@ class Examples:
     react: str
 
 
-_HQ1 = "Question: Were the painters Frida Kahlo and Diego Rivera born in the same country?"
+_HQ1 = "Question: Were the painters Frida Kahlo and Pablo Picasso born in the same country?"
 _HQ2 = "Question: Which opened first, the Golden Gate Bridge or the Brooklyn Bridge?"
 _KAHLO = "Frida Kahlo (1907-1954) was a Mexican painter known for her self-portraits."
-_RIVERA = "Diego Rivera (1886-1957) was a Mexican painter famous for his large murals."
+_PICASSO = "Pablo Picasso (1881-1973) was a Spanish painter who spent most of his life in France."
+_GOLDEN = "The Golden Gate Bridge in San Francisco opened in 1937."
+_BROOKLYN = "The Brooklyn Bridge in New York City opened in 1883."
 
+# Two answer shapes on purpose: a small model copies the example's answer, so one example says
+# "no" and the other names an entity (HotpotQA comparison answers are yes/no or one of the two).
 HOTPOTQA = Examples(
     planner=f"""{_HQ1}
 1. search("Frida Kahlo")
-2. search("Diego Rivera")
+2. search("Pablo Picasso")
 3. join()
 <END_OF_PLAN>
 ###
@@ -46,27 +50,37 @@ HOTPOTQA = Examples(
     joiner=f"""{_HQ1}
 1. search("Frida Kahlo")
 Observation: {_KAHLO}
-2. search("Diego Rivera")
-Observation: {_RIVERA}
-Thought: Both were born in Mexico.
-Action: Finish(yes)
+2. search("Pablo Picasso")
+Observation: {_PICASSO}
+Thought: Kahlo was Mexican and Picasso was Spanish, so not the same country.
+Action: Finish(no)
 ###
 {_HQ2}
 1. search("Golden Gate Bridge")
-Observation: Could not find 'Golden Gate Bridge'.
+Observation: {_GOLDEN}
 2. search("Brooklyn Bridge")
-Observation: The Brooklyn Bridge in New York City opened in 1883.
-Thought: The opening year of the Golden Gate Bridge is missing.
-Action: Replan(find when the Golden Gate Bridge opened)""",
+Observation: {_BROOKLYN}
+Thought: 1883 is earlier than 1937.
+Action: Finish(Brooklyn Bridge)""",
     react=f"""{_HQ1}
 Thought: I need where Frida Kahlo was born.
 Action: search("Frida Kahlo")
 Observation: {_KAHLO}
-Thought: Now Diego Rivera.
-Action: search("Diego Rivera")
-Observation: {_RIVERA}
-Thought: Both were born in Mexico.
-Action: Finish(yes)""",
+Thought: Now Pablo Picasso.
+Action: search("Pablo Picasso")
+Observation: {_PICASSO}
+Thought: Kahlo was Mexican and Picasso was Spanish, so not the same country.
+Action: Finish(no)
+###
+{_HQ2}
+Thought: I need when the Golden Gate Bridge opened.
+Action: search("Golden Gate Bridge")
+Observation: {_GOLDEN}
+Thought: Now the Brooklyn Bridge.
+Action: search("Brooklyn Bridge")
+Observation: {_BROOKLYN}
+Thought: 1883 is earlier than 1937.
+Action: Finish(Brooklyn Bridge)""",
 )
 
 _MQ = """Question: Find a movie similar to Vertigo, Annie Hall, Grease, Chinatown
