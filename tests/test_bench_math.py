@@ -108,3 +108,16 @@ async def test_math_tool_rejects_non_arithmetic_reply() -> None:
     math = make_math(ScriptedLLM(["import os"]))
     with pytest.raises(ExpressionError):
         await math("anything")
+
+
+@pytest.mark.anyio
+async def test_math_tool_takes_an_earlier_numeric_result_as_context() -> None:
+    from interlace._tools import Tool
+    from interlace.testing import ScriptedLLM
+
+    llm = ScriptedLLM([" 15.0 * 2\n", " 15.0 + 1\n"])
+    tool = Tool.from_function(make_math(llm))
+    # `math("...", $3)` where task 3 was itself a math result: a float, alone or in a list
+    assert await tool.invoke(("double it", 15.0), {}) == pytest.approx(30.0)
+    assert await tool.invoke(("add one", [15.0, "a text"]), {}) == pytest.approx(16.0)
+    assert "15.0" in llm.requests[0].messages[-1].content

@@ -119,11 +119,11 @@ def extract_expression(text: str) -> str:
     return ""
 
 
-def _render_context(context: str | Sequence[Any] | None) -> str:
+def _render_context(context: str | float | Sequence[Any] | None) -> str:
     if context is None or context == "":
         return "none"
-    if isinstance(context, str):
-        return context
+    if isinstance(context, str | int | float):
+        return str(context)
     return "\n".join(str(item) for item in context)
 
 
@@ -135,8 +135,13 @@ def make_math(llm: LLM, *, max_tokens: int = 48) -> Callable[..., Any]:
     """
     config = GenerationConfig(max_tokens=max_tokens, stop=("\n\n",))
 
-    async def math(problem: str, context: list[str] | str | None = None) -> float:
-        """Solve an arithmetic problem; give the numbers (or the texts holding them) as context."""
+    async def math(problem: str, context: list[str | float] | str | float | None = None) -> float:
+        """Solve an arithmetic problem; give the numbers (or the texts holding them) as context.
+
+        Args:
+            problem: the arithmetic question, e.g. "the depth increased by 10%".
+            context: the texts or numbers it is about: earlier results ($1, a math result).
+        """
         prompt = f"{_PROMPT}Problem: {problem}\nContext: {_render_context(context)}\nExpression:"
         reply = await llm.complete([Message(role="user", content=prompt)], config)
         return evaluate(extract_expression(reply.text))
