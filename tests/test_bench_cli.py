@@ -159,3 +159,20 @@ def test_eval_pairs_only_shared_questions() -> None:
     react = next(s for s in report.summaries if s.method == "react")
     assert react.latency_mean == pytest.approx(51.5) and react.n == 2
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == pytest.approx(9.1)
+
+
+def test_eval_averages_the_latency_model_where_records_have_one() -> None:
+    def rec(q: str, model: dict[str, float] | None) -> dict[str, Any]:
+        details = {"latency_model": model} if model else {}
+        return {"benchmark": "bfcl", "question_id": q, "method": "async", "latency": 1.0,
+                "correct": True, "errors": [], "config": {"llm": "x"}, "details": details}  # fmt: skip
+
+    report = evaluate_records(
+        [
+            rec("1", {"sync": 3.0, "async": 1.0}),
+            rec("2", {"sync": 5.0, "async": 2.0}),
+            rec("3", None),
+        ]
+    )
+    (summary,) = report.summaries
+    assert summary.latency_model == {"async": pytest.approx(1.5), "sync": pytest.approx(4.0)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class MethodSummary:
         llm_calls, tool_calls: mean per question. errors: records with at least one error.
         trace_metrics: mean of ``interlace.trace.analysis.metrics`` over the group's traces
             (empty when that module is unavailable).
+        latency_model: mean of each record's ``details["latency_model"]`` (AsyncLM, §4: the
+            latencies ``sync``, ``sync_parallel`` and ``async`` predicted from the run's measured
+            generation and execution times, seconds); empty when no record has one.
     """
 
     benchmark: str
@@ -51,6 +54,7 @@ class MethodSummary:
     tool_calls: float
     errors: int
     trace_metrics: Mapping[str, Any]
+    latency_model: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +150,18 @@ def summarize_group(key: GroupKey, records: Sequence[Mapping[str, Any]]) -> Meth
         tool_calls=_mean(float(r.get("tool_calls") or 0) for r in records),
         errors=sum(1 for r in records if r.get("errors")),
         trace_metrics=_trace_metrics(records),
+        latency_model=_latency_model(records),
     )
+
+
+def _latency_model(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    models = [
+        m
+        for r in records
+        if isinstance(m := (r.get("details") or {}).get("latency_model"), Mapping)
+    ]
+    keys = sorted({k for m in models for k in m})
+    return {k: _mean(float(m[k]) for m in models if k in m) for k in keys}
 
 
 def _ratio(num: float, den: float) -> float | None:

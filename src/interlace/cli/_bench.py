@@ -282,6 +282,9 @@ def _print_report(report: Report) -> None:
         if any(x.trace_metrics for x in summaries):
             for label, metric, spec in _TRACE_ROWS:
                 table.add_row(label, *[_fmt(x.trace_metrics.get(metric), spec) for x in summaries])
+        for name in sorted({k for x in summaries for k in x.latency_model}):
+            cells = [_fmt(x.latency_model.get(name), ".2f") for x in summaries]
+            table.add_row(f"model L_{name} (s)", *cells)
         comparisons = {
             c.method: c
             for c in report.comparisons
