@@ -163,16 +163,18 @@ def test_eval_pairs_only_shared_questions() -> None:
 
 def test_eval_averages_the_latency_model_where_records_have_one() -> None:
     def rec(q: str, model: dict[str, float] | None) -> dict[str, Any]:
-        details = {"latency_model": model} if model else {}
-        return {"benchmark": "bfcl", "question_id": q, "method": "async", "latency": 1.0,
-                "correct": True, "errors": [], "config": {"llm": "x"}, "details": details}  # fmt: skip
+        return {
+            "benchmark": "bfcl",
+            "question_id": q,
+            "method": "async",
+            "latency": 1.0,
+            "correct": True,
+            "errors": [],
+            "config": {"llm": "x"},
+            "details": {"latency_model": model} if model else {},
+        }
 
-    report = evaluate_records(
-        [
-            rec("1", {"sync": 3.0, "async": 1.0}),
-            rec("2", {"sync": 5.0, "async": 2.0}),
-            rec("3", None),
-        ]
-    )
+    records = [rec("1", {"sync": 3.0, "async": 1.0}), rec("2", {"sync": 5.0, "async": 2.0})]
+    report = evaluate_records([*records, rec("3", None)])
     (summary,) = report.summaries
     assert summary.latency_model == {"async": pytest.approx(1.5), "sync": pytest.approx(4.0)}
