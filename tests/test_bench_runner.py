@@ -184,6 +184,37 @@ async def test_crashing_agent_is_recorded_not_fatal(tmp_path: Path) -> None:
     assert rec["correct"] is False and "agent crashed: KeyError" in rec["errors"][0]
 
 
+@pytest.mark.anyio
+async def test_context_overflow_fails_the_question_not_the_run(tmp_path: Path) -> None:
+    from interlace._errors import LLMConnectionError, LLMContextOverflowError
+
+    def raising(error: Exception) -> type[FakeBenchmark]:
+        class Overflowing(FakeBenchmark):
+            def make_agent(self, method: str, llm: LLM, options: RunOptions, q: Question) -> Any:
+                agent = super().make_agent(method, llm, options, q)
+
+                async def overflow(question: str) -> RunResult:
+                    if q.id == QUESTIONS[0].id:
+                        raise error
+                    return await type(agent).run(agent, question)
+
+                agent.run = overflow
+                return agent
+
+        return Overflowing
+
+    store = Store(tmp_path / "o.jsonl")
+    too_long = LLMContextOverflowError("prompt of 4862 tokens does not fit n_ctx=4096")
+    llm = ScriptedLLM(lambda m: "x")
+    written = await run_benchmark(_config(raising(too_long)()), QUESTIONS[:2], llm, store)
+    assert written == 4  # both methods of both questions: the run went on
+    first = [r for r in store.records() if r["question_id"] == QUESTIONS[0].id]
+    assert all(r["correct"] is False and "context overflow" in r["errors"][0] for r in first)
+    down = raising(LLMConnectionError("server down"))()
+    with pytest.raises(LLMConnectionError):  # the backend itself failing still stops the run
+        await run_benchmark(_config(down), QUESTIONS[:2], llm, Store(tmp_path / "p.jsonl"))
+
+
 def test_partial_last_line_is_truncated_on_open(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_text(json.dumps({"benchmark": "b", "method": "m", "question_id": "1"}) + '\n{"bro')

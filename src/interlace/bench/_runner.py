@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from interlace import __version__
-from interlace._errors import LLMError
+from interlace._errors import LLMContextOverflowError, LLMError
 from interlace.agents._result import RunResult
 from interlace.bench._registry import Benchmark, Question, RunOptions
 from interlace.bench._store import Store, record_key
@@ -160,7 +160,7 @@ def make_record(
     }
 
 
-def _crash_result(question: Question, method: str, exc: Exception, latency: float) -> RunResult:
+def _failed_result(question: Question, method: str, error: str, latency: float) -> RunResult:
     from interlace.llm._base import Usage
 
     return RunResult(
@@ -172,7 +172,7 @@ def _crash_result(question: Question, method: str, exc: Exception, latency: floa
         usage=Usage(),
         cost_usd=0.0,
         tool_calls=0,
-        errors=(f"agent crashed: {type(exc).__name__}: {exc}",),
+        errors=(error,),
     )
 
 
@@ -193,7 +193,9 @@ async def run_benchmark(
     Already-recorded (question, method, configuration) pairs are skipped, so a run that was
     killed or cancelled resumes where it stopped. An agent that raises anything but an
     :class:`~interlace.LLMError` gets a record with an ``"agent crashed"`` error and a wrong
-    answer; an ``LLMError`` (backend unusable) stops the run.
+    answer, and so does a question whose prompt outgrew the context window
+    (:class:`~interlace.LLMContextOverflowError`: that question's failure, not the backend's);
+    any other ``LLMError`` (backend unusable) stops the run.
 
     Args:
         config: benchmark, methods, llm spec, options.
@@ -227,10 +229,14 @@ async def run_benchmark(
             started = time.monotonic()
             try:
                 result = await agent.run(question.text)
+            except LLMContextOverflowError as exc:
+                error = f"context overflow: {exc}"
+                result = _failed_result(question, method, error, time.monotonic() - started)
             except LLMError:
                 raise
             except Exception as exc:
-                result = _crash_result(question, method, exc, time.monotonic() - started)
+                error = f"agent crashed: {type(exc).__name__}: {exc}"
+                result = _failed_result(question, method, error, time.monotonic() - started)
             correct = bool(result.answer) and config.benchmark.score(question, result)
             record = make_record(config, question, method, result, meter.stats, correct, llm.model)
             store.append(record)
