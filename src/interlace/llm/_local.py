@@ -118,7 +118,7 @@ class LocalLLM(LLM):
         self,
         model: str | os.PathLike[str] = DEFAULT_MODEL,
         *,
-        n_ctx: int = 4096,
+        n_ctx: int = 8192,
         n_threads: int | None = None,
         n_batch: int = 512,
         seed: int = 0,
