@@ -49,7 +49,8 @@ def test_planner_prefix_is_identical_across_questions_and_replans() -> None:
         system, "Who?", history="1. search('x')\nObservation: nothing", thought="need more"
     )
     assert first[0] == other[0] == replan[0]
-    assert first[1].content == "Question: Who?"
+    assert first[1].content.startswith("Question: Who?\n")
+    assert first[1].content.endswith("then join().")  # the cue to start planning
     assert replan[1].content.startswith("Question: Who?\n")
     assert "Observation: nothing" in replan[1].content and "need more" in replan[1].content
 

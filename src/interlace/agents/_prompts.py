@@ -116,6 +116,9 @@ def planner_messages(
             f"\n\nPlan only what is still missing, numbering calls from {next_id}. "
             "Do not repeat calls that already worked."
         )
+    else:
+        # Without this cue a small model may continue the question (e.g. re-list its options).
+        user += "\n\nWrite the plan now: numbered tool calls, then join()."
     return [Message(role="system", content=system), Message(role="user", content=user)]
 
 
