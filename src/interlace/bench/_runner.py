@@ -115,9 +115,8 @@ def _serialise_trace(result: RunResult) -> dict[str, Any]:
 
         return trace_to_dict(result.trace)
     except ImportError:  # pragma: no cover - older trace module
-        import dataclasses
 
-        return {"spans": [dataclasses.asdict(s) for s in result.trace.spans]}
+        return {"spans": [s._asdict() for s in result.trace.spans]}
 
 
 def make_record(
