@@ -110,13 +110,9 @@ def method_order(methods: Sequence[str], index: int) -> list[str]:
 
 
 def _serialise_trace(result: RunResult) -> dict[str, Any]:
-    try:
-        from interlace.trace import trace_to_dict
+    from interlace.trace import trace_to_dict
 
-        return trace_to_dict(result.trace)
-    except ImportError:  # pragma: no cover - older trace module
-
-        return {"spans": [s._asdict() for s in result.trace.spans]}
+    return trace_to_dict(result.trace)
 
 
 def make_record(
