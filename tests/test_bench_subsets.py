@@ -95,7 +95,8 @@ def test_select_subset(questions: dict[str, Question]) -> None:
 def test_cli_bench_subset(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reply = "Thought: done.\nAction: Finish(1)"
     monkeypatch.setattr(
-        "interlace.cli._bench._load_llm", lambda spec: ScriptedLLM(lambda messages: reply)
+        "interlace.cli._bench._load_llm",
+        lambda spec, threads=None: ScriptedLLM(lambda messages: reply),
     )
     out = tmp_path / "pqa.jsonl"
     args = ["bench", "parallelqa", "--methods", "react", "--data-dir", str(data)]
