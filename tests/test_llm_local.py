@@ -92,8 +92,13 @@ async def test_event_loop_runs_while_decoding_and_cancel_stops_promptly(tiny: Lo
             ticks += 1
             await anyio.sleep(0.005)
 
+    # A prompt no earlier test sent (so no cached prefix) and long enough that its prefill alone
+    # spans many ticks: the assertion below must not depend on how fast this machine is.
+    filler = " ".join(f"item{i}" for i in range(400))
+    fresh = [Message(role="user", content=f"{filler}\nCount from 1 to 30, separated by commas.")]
+
     async def consume() -> None:
-        async with aclosing(tiny.stream(COUNT, GenerationConfig(max_tokens=200))) as stream:
+        async with aclosing(tiny.stream(fresh, GenerationConfig(max_tokens=200))) as stream:
             async for item in stream:
                 if isinstance(item, TextDelta):
                     first_delta.set()
@@ -106,7 +111,7 @@ async def test_event_loop_runs_while_decoding_and_cancel_stops_promptly(tiny: Lo
         tg.cancel_scope.cancel()
     assert ticks > 3  # the loop kept running during prefill and decode
     async with tiny.exclusive() as engine:  # the lock was released; decoding stopped early
-        prompt = engine.tokenize(engine.chat_prefix(COUNT))
+        prompt = engine.tokenize(engine.chat_prefix(fresh))
         assert engine.kv_len <= len(prompt) + 5
 
 
