@@ -95,8 +95,9 @@ def ensure_local_model(spec: str, console: Console) -> None:
 
     Other specs (servers, GGUF paths) are left alone.
     """
-    name = parse_spec(spec).model
-    if parse_spec(spec).kind != "local" or name is None or name not in MODELS:
+    parsed = parse_spec(spec)
+    name = parsed.model
+    if parsed.kind != "local" or name is None or name not in MODELS:
         return
     if not is_present(MODELS[name], model_path(name), verify=False):
         console.print(f"fetching model {name} (first use)")
