@@ -97,3 +97,44 @@ async def test_answer_is_the_calls_when_the_model_writes_no_prose() -> None:
     assert result.details["calls"][1]["arguments"] == {"x": 6}  # number arithmetic is folded
     prose = await AsyncLM(_llm(), [Slow()]).run("q")
     assert prose.answer.startswith("thinking") and "[CALL]" not in prose.answer
+
+
+LOOPING = "[CALL] c1 [HEAD] slow(x=1) [END] [CALL] c2 [HEAD] slow(x='1') [END] [TRAP][END]"
+
+
+def _looping(m: Any) -> str:
+    """First request: two calls (1 and '1' differ). Continuations: repeat c1, then a new call."""
+    if m[-1].role == "user":
+        return LOOPING
+    if "c4" in m[-1].content:
+        return " done"
+    if "c2" not in m[-1].content:  # sync: the first result came back after c1
+        return LOOPING[LOOPING.index(" [CALL] c2") :]
+    return " [CALL] c3 [HEAD] slow(x=1) [END] [CALL] c4 [HEAD] slow(x=3) [END]"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("parallel", [None, False, True])
+async def test_a_repeated_call_is_not_run_and_ends_the_generation(parallel: bool | None) -> None:
+    tool = Slow()
+    llm = ScriptedLLM(_looping, tpot=0.0)
+    agent = (
+        AsyncLM(llm, [tool]) if parallel is None else SyncCalling(llm, [tool], parallel=parallel)
+    )
+    result = await agent.run("q")
+    assert [c["arguments"] for c in result.details["calls"]] == [{"x": 1}, {"x": "1"}]
+    assert len(tool.started) == 2  # neither the repeat (c3) nor what follows it (c4) ran
+    assert result.details["finish"] == "repeat"
+    assert result.details["repeats"] == ["[CALL] c3 [HEAD] slow(x=1) [END]"]
+    assert any("repeated call" in e for e in result.errors)
+    assert "c4" not in result.details["text"]
+
+
+@pytest.mark.anyio
+async def test_repeats_allowed_run_every_call() -> None:
+    tool = Slow()
+    result = await AsyncLM(ScriptedLLM(_looping, tpot=0.0), [tool], repeats="allow").run("q")
+    assert [c["arguments"]["x"] for c in result.details["calls"]] == [1, "1", 1, 3]
+    assert len(tool.started) == 4 and result.details["finish"] == "stop"
+    with pytest.raises(ValueError, match="repeats"):
+        await AsyncLM(ScriptedLLM(_looping), [tool], repeats="never").run("q")  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ from interlace.cml._runtime import (
     Invocable,
     LoopResult,
     Policy,
+    RepeatPolicy,
     ReprefillDecoder,
     StreamDecoder,
 )
@@ -104,6 +105,8 @@ class AsyncLM:
         interrupt_tokens: token budget of one interrupt value (longer values are cut).
         examples: worked examples for the prompt (``None``: the built-in one).
         constrained: apply the CML decoding constraints on the local engine.
+        repeats: ``"end"`` (default): a call identical to an earlier one is not run and ends the
+            generation (small models loop that way); ``"allow"``: run repeats like any call.
     """
 
     policy: Policy = "async"
@@ -120,6 +123,7 @@ class AsyncLM:
         interrupt_tokens: int | None = 256,
         examples: str | None = None,
         constrained: bool = True,
+        repeats: RepeatPolicy = "end",
     ) -> None:
         self.llm = llm
         self.tools: dict[str, Invocable] = {t.name: t for t in tools}
@@ -131,6 +135,7 @@ class AsyncLM:
         self.interrupt_tokens = interrupt_tokens
         self.examples = examples
         self.constrained = constrained
+        self.repeats: RepeatPolicy = repeats
         self.name = self._method_name()
         self._loop: CMLLoop | None = None
         self.mask_build_s = 0.0
@@ -168,6 +173,7 @@ class AsyncLM:
                 manager=InterruptManager(max_tokens=self.interrupt_tokens),
                 max_tokens=self.max_tokens,
                 timeout=self.timeout,
+                repeats=self.repeats,
             )
             self._loop = loop
             for text in self._early_user:
@@ -279,6 +285,7 @@ class AsyncLM:
             "text": loop.text,
             "interrupts": loop.interrupts,
             "finish": loop.finish,
+            "repeats": [c.text.strip() for c in loop.repeats],
             "decode_latency": decode,
             "latency_model": latency_model(gen, exe).as_dict(),
             "mask_build_s": self.mask_build_s,

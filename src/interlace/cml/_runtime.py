@@ -12,7 +12,16 @@ differs, so the four methods share prompts, tools, model and measurements (Async
 
 End of sequence while calls are outstanding is an *implicit trap*: the loop waits for the
 results, injects them and lets the model go on (a model that stops right after its calls would
-otherwise never see them). Decoding runs through a :class:`Decoder`: :class:`EngineDecoder`
+otherwise never see them).
+
+A *repeated call* — the same function with the same arguments as an earlier call of the run —
+is how small models loop (``c1, c2, [INTR]s, c1, c2, ...`` until the token budget). By default
+(``repeats="end"``) a repeat is not executed; decoding ends there, the calls still outstanding
+(and, for ``sync-parallel``, those collected) run to completion, and ``finish`` is ``"repeat"``.
+Pass ``repeats="allow"`` when identical calls are meaningful (a clock, a queue, a state-changing
+function called twice on purpose); the ReAct agent applies the same rule to repeated actions.
+
+Decoding runs through a :class:`Decoder`: :class:`EngineDecoder`
 (local KV cache, constrained decoding, interrupts appended without re-prefill),
 :class:`ReprefillDecoder` (the same, but each interrupt re-prefills the whole context: the naive
 baseline on a local model) or :class:`StreamDecoder` (any streaming
@@ -23,6 +32,7 @@ interrupt and starts a new one with the text so far as a partial assistant messa
 from __future__ import annotations
 
 import codecs
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -55,6 +65,7 @@ from interlace.llm._base import (
 from interlace.trace._spans import Span, Trace
 
 Policy = Literal["sync", "sync-parallel", "async"]
+RepeatPolicy = Literal["end", "allow"]
 
 
 class Invocable(Protocol):
@@ -253,6 +264,7 @@ class LoopResult:
     first_token: float | None = None
     last_token: float | None = None
     finish: str = "stop"
+    repeats: list[Call] = field(default_factory=list)
 
 
 class CMLLoop:
@@ -266,6 +278,8 @@ class CMLLoop:
         manager: the interrupt manager (its token budget applies).
         max_tokens: budget of generated tokens over the whole run.
         timeout: seconds one call may run before it fails as a timeout interrupt.
+        repeats: ``"end"`` (default) stops decoding at a repeated call without running it;
+            ``"allow"`` runs repeats like any call (see module docstring).
     """
 
     def __init__(
@@ -278,7 +292,10 @@ class CMLLoop:
         manager: InterruptManager | None = None,
         max_tokens: int = 512,
         timeout: float | None = 30.0,
+        repeats: RepeatPolicy = "end",
     ) -> None:
+        if repeats not in ("end", "allow"):
+            raise ValueError(f"repeats must be 'end' or 'allow', not {repeats!r}")
         self.decoder = decoder
         self.tools = tools
         self.policy = policy
@@ -286,6 +303,7 @@ class CMLLoop:
         self.manager = manager or InterruptManager()
         self.max_tokens = max_tokens
         self.timeout = timeout
+        self.repeats = repeats
         self.monitor = TokenMonitor()
         self.result = LoopResult()
         self._outstanding = 0  # dispatched, not yet injected
@@ -293,6 +311,8 @@ class CMLLoop:
         self._mark = now()  # start of the current decode segment
         self._seg_tokens = 0
         self._tg: anyio.abc.TaskGroup | None = None
+        self._seen: set[tuple[str, str]] = set()  # (function, arguments) of the calls made
+        self._repeated = False
 
     async def run(self) -> LoopResult:
         """Decode until the model ends with nothing outstanding, or the token budget runs out."""
@@ -327,6 +347,10 @@ class CMLLoop:
             self.result.text += piece
             for waiter in self._handle(self.monitor.feed(piece)):
                 await waiter()
+            if self._repeated:
+                self.result.finish = "repeat"
+                await self._wait_all()  # let what was started (or collected) finish
+                return
 
     def _handle(self, events: Sequence[object]) -> list[Any]:
         """Apply events; return the waits they require (run in order by the caller)."""
@@ -343,6 +367,18 @@ class CMLLoop:
         return waits
 
     def _on_call(self, call: Call) -> list[Any]:
+        if self._repeated:
+            return []  # decoding ends after this token; later blocks in it are not calls
+        if self.repeats == "end":
+            key = (call.name.lower(), _arguments_key(call))
+            if key in self._seen:
+                self._repeated = True
+                self.result.repeats.append(call)
+                self.result.errors.append(
+                    f"repeated call {call.text.strip()}: not run again; generation ended"
+                )
+                return []
+            self._seen.add(key)
         stamp = now()
         previous = self.result.records[-1].gen_end if self.result.records else self._mark
         record = CallRecord(call=call, gen_start=max(previous, self._mark), gen_end=stamp)
@@ -453,3 +489,8 @@ class CMLLoop:
     def user_message(self, text: str) -> None:
         """Inject a user message while the model generates (at the next safe step)."""
         self.manager.user_message(text)
+
+
+def _arguments_key(call: Call) -> str:
+    """A canonical text of a call's arguments (keyword order ignored), for repeat detection."""
+    return json.dumps([list(call.args), dict(call.kwargs)], sort_keys=True, default=repr)
