@@ -76,3 +76,25 @@ def test_state_checker_accepts_the_ground_truth_of_multi_step_groups(root: Path)
         entries = question.meta["entries"]
         truth = [_parse_truth(line) for e in entries for line in e["ground_truth"]]
         assert state_matches(root, entries, truth), question.id
+
+
+def test_multi_step_check_needs_the_ground_truth_results_and_keeps_initial_state(
+    root: Path,
+) -> None:
+    from interlace.bench.bfcl import _parse_truth
+
+    questions = load(root, ("multi_step",))
+    for question in questions[:30]:
+        entries = question.meta["entries"]
+        truth = [_parse_truth(line) for e in entries for line in e["ground_truth"]]
+        # doing nothing fails even where the ground truth only reads (ls, get_watchlist: no state
+        # change), because the ground truth's results must be among the model's (BFCL's response
+        # checker)
+        assert not state_matches(root, entries, []), question.id
+        # checking twice gives the same verdict: replaying must not change the entry's state
+        assert state_matches(root, entries, truth), question.id
+        assert state_matches(root, entries, truth), question.id
+    read_only = next(q for q in questions if q.id == "multi_step_8+59+108")
+    entries = read_only.meta["entries"]
+    truth = [_parse_truth(line) for e in entries for line in e["ground_truth"]]
+    assert not state_matches(root, entries, truth[:-1])  # get_watchlist() left out

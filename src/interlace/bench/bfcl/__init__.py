@@ -11,9 +11,9 @@ seconds from the measured generation and execution times of the calls).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,14 +147,21 @@ class BFCLBenchmark:
         return multi_step_state_matches(root, question.meta["entries"], calls)
 
 
-def _replay(instances: Mapping[str, Any], calls: Sequence[Mapping[str, Any]]) -> None:
+def _replay(instances: Mapping[str, Any], calls: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Run ``calls`` on ``instances`` in order; the text of each result (errors included) of the
+    calls some instance implements."""
+    results = []
     for call in calls:
         for obj in instances.values():
             method = getattr(obj, call["name"], None)
             if method is not None and not call["name"].startswith("_"):
-                with contextlib.suppress(Exception):
-                    method(*call.get("args", []), **call["arguments"])
+                try:
+                    value = method(*call.get("args", []), **call["arguments"])
+                except Exception as exc:  # the model's bad calls fail, as in BFCL
+                    value = f"Error during execution: {exc}"
+                results.append(value if isinstance(value, str) else repr(value))
                 break
+    return results
 
 
 def _parse_truth(line: str) -> dict[str, Any]:
@@ -167,16 +174,21 @@ def _parse_truth(line: str) -> dict[str, Any]:
 def multi_step_state_matches(
     root: Path, entries: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]]
 ) -> bool:
-    """BFCL's state check: replay the model's calls and the ground truth on fresh backends (in
-    written order, no latency) and compare every public attribute of every backend object."""
+    """BFCL's multi-turn check of one group: replay the model's calls and the ground truth on
+    fresh backends of each entry (in written order, no latency); the model is right when every
+    public attribute of every backend object matches (BFCL's state checker) and every result of
+    the ground-truth calls is among the model's results, in any order (its response checker; a
+    read-only task such as ``ls`` or ``get_watchlist`` is thus not passed by doing nothing)."""
     for entry in entries:
         random.seed(0)
         mine = backend_instances(root, entry)
-        _replay(mine, calls)
+        got = _replay(mine, calls)
         random.seed(0)
         gold = backend_instances(root, entry)
-        _replay(gold, [_parse_truth(line) for line in entry["ground_truth"]])
+        want = _replay(gold, [_parse_truth(line) for line in entry["ground_truth"]])
         if any(_state(mine[k]) != _state(gold[k]) for k in gold):
+            return False
+        if Counter(want) - Counter(got):
             return False
     return True
 

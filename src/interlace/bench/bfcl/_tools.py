@@ -13,6 +13,7 @@ of its name (:func:`hashed_latency`), so every method sees the same delays.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -159,7 +160,11 @@ def _class_modules(src: Path) -> dict[str, str]:
 
 
 def backend_instances(root: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Fresh backend objects for one multi-turn entry, loaded with its initial state."""
+    """Fresh backend objects for one multi-turn entry, loaded with its initial state.
+
+    The state is deep-copied: BFCL's backends keep (and mutate) the lists of the config they
+    load, which would otherwise change the entry's initial state for every later instance.
+    """
     src = backend_dir(root)
     modules = _class_modules(src)
     instances = {}
@@ -168,7 +173,7 @@ def backend_instances(root: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
         instance = cls()
         load_scenario = getattr(instance, "_load_scenario", None)  # MathAPI is stateless
         if load_scenario is not None:
-            load_scenario(dict(entry["initial_config"].get(cls_name, {})))
+            load_scenario(copy.deepcopy(entry["initial_config"].get(cls_name, {})))
         instances[cls_name] = instance
     return instances
 
