@@ -150,3 +150,15 @@ async def test_mask_never_lets_the_model_write_intr(qwen: LocalLLM) -> None:
     again = AsyncLM(qwen, [])
     async with qwen.exclusive() as engine:
         assert await again._mask(engine) is mask and again.mask_build_s == 0.0
+
+
+@pytest.mark.anyio
+async def test_warm_prefills_the_prompt_so_the_run_starts_from_the_cache(qwen: LocalLLM) -> None:
+    agent = AsyncLM(qwen, [], functions="get_code() -> str: the secret code", max_tokens=4)
+    question = "Warm-up check: what is the code? Call get_code()."
+    evaluated = await agent.warm(question)
+    assert evaluated > 0  # the prompt was new to the cache
+    result = await agent.run(question)
+    (prefill,) = [s for s in result.trace.spans if s.name == "prefill"]
+    assert prefill.attrs["cached"] == prefill.attrs["tokens"] - 1  # one token is re-evaluated
+    assert await agent.warm(question) == 1

@@ -140,6 +140,7 @@ class AsyncLM:
         self._loop: CMLLoop | None = None
         self.mask_build_s = 0.0
         self._early_user: list[str] = []
+        self._reused = 0
 
     def _method_name(self) -> str:
         return "async-naive" if self.naive else "async"
@@ -187,6 +188,34 @@ class AsyncLM:
         end = now()
         return self._result(question, result, trace, start, end, usage, llm_calls, cost)
 
+    async def warm(self, question: str) -> int:
+        """Prefill the prompt for ``question`` into the local model's prefix cache, so a
+        following :meth:`run` starts without prompt processing (benchmarks call this before
+        starting the clock). Does nothing on a non-local backend.
+
+        Returns:
+            Prompt tokens evaluated now (0 when the prompt was already cached or not local).
+
+        Raises:
+            LLMContextOverflowError: the prompt does not fit the context window.
+        """
+        if not self.local:
+            return 0
+        async with self.llm.exclusive() as engine:  # type: ignore[attr-defined]
+            tokens = await self._prefill(engine, self.messages(question))
+            return len(tokens) - self._reused
+
+    async def _prefill(self, engine: Any, messages: Sequence[Message]) -> list[int]:
+        prompt = engine.chat_prefix(messages)
+        tokens: list[int] = engine.tokenize(prompt, add_bos=True, special=True)
+        if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
+            self._reused = await anyio.to_thread.run_sync(engine.prefill, tokens)
+        else:
+            self._reused = 0
+            await anyio.to_thread.run_sync(engine.truncate, 0)
+            await anyio.to_thread.run_sync(engine.eval, tokens)
+        return tokens
+
     @contextlib.asynccontextmanager
     async def _decoder(self, question: str, trace: Trace) -> AsyncIterator[tuple[Decoder, Any]]:
         messages = self.messages(question)
@@ -207,14 +236,9 @@ class AsyncLM:
             return
         async with self.llm.exclusive() as engine:  # type: ignore[attr-defined]
             with trace.span("llm", "prefill") as attrs:
-                prompt = engine.chat_prefix(messages)
-                tokens = engine.tokenize(prompt, add_bos=True, special=True)
-                if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
-                    await anyio.to_thread.run_sync(engine.prefill, tokens)
-                else:
-                    await anyio.to_thread.run_sync(engine.truncate, 0)
-                    await anyio.to_thread.run_sync(engine.eval, tokens)
+                tokens = await self._prefill(engine, messages)
                 attrs["tokens"] = len(tokens)
+                attrs["cached"] = self._reused
             mask = await self._mask(engine) if self.constrained else None
             naive = self.naive and self.policy == "async"
             decoder = ReprefillDecoder(engine, mask) if naive else EngineDecoder(engine, mask)

@@ -192,6 +192,11 @@ async def run_benchmark(
     (:class:`~interlace.LLMContextOverflowError`: that question's failure, not the backend's);
     any other ``LLMError`` (backend unusable) stops the run.
 
+    An agent with a ``warm(question)`` coroutine (the CML agents on a local model) has its
+    prompt prefilled before the clock starts, so every method starts from a cached prompt
+    whatever ran before it; otherwise the method that happens to run first on a question would
+    pay the cold prefill (~30 s for a 2,000-token BFCL multi-step prompt on one thread).
+
     Args:
         config: benchmark, methods, llm spec, options.
         questions: the questions, in order.
@@ -221,8 +226,12 @@ async def run_benchmark(
                 continue
             meter = MeteredLLM(llm)
             agent = config.benchmark.make_agent(method, meter, config.options, question)
+            warm = getattr(agent, "warm", None)
             started = time.monotonic()
             try:
+                if warm is not None:
+                    await warm(question.text)
+                    started = time.monotonic()
                 result = await agent.run(question.text)
             except LLMContextOverflowError as exc:
                 error = f"context overflow: {exc}"
