@@ -178,3 +178,36 @@ def test_eval_averages_the_latency_model_where_records_have_one() -> None:
     report = evaluate_records([*records, rec("3", None)])
     (summary,) = report.summaries
     assert summary.latency_model == {"async": pytest.approx(1.5), "sync": pytest.approx(4.0)}
+
+
+def test_eval_reports_first_to_last_token_latency_and_its_speedup() -> None:
+    def rec(q: str, method: str, latency: float, decode: float | None) -> dict[str, Any]:
+        return {
+            "benchmark": "bfcl",
+            "question_id": q,
+            "method": method,
+            "latency": latency,
+            "correct": True,
+            "errors": [],
+            "config": {"llm": "x"},
+            "details": {} if decode is None else {"decode_latency": decode},
+        }
+
+    report = evaluate_records(
+        [
+            rec("1", "sync", 10.0, 6.0),
+            rec("2", "sync", 10.0, 4.0),
+            rec("1", "async", 5.0, 2.0),
+            rec("2", "async", 5.0, 3.0),
+        ],
+        baseline="sync",
+    )
+    (c,) = report.comparisons
+    assert c.speedup == pytest.approx(2.0) and c.decode_speedup == pytest.approx(2.0)
+    sync = next(s for s in report.summaries if s.method == "sync")
+    assert sync.decode_latency_mean == pytest.approx(5.0)
+    partial = evaluate_records(
+        [rec("1", "sync", 10.0, 6.0), rec("1", "async", 5.0, None)], baseline="sync"
+    )
+    assert partial.comparisons[0].decode_speedup is None  # not on every shared question
+    assert next(s for s in partial.summaries if s.method == "async").decode_latency_mean is None

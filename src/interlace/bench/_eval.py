@@ -32,6 +32,9 @@ class MethodSummary:
         llm_calls, tool_calls: mean per question. errors: records with at least one error.
         trace_metrics: mean of ``interlace.trace.analysis.metrics`` over the group's traces
             (empty when that module is unavailable).
+        decode_latency_mean: mean seconds from the first to the last generated token
+            (``details["decode_latency"]``: the AsyncLM paper's latency; excludes the prompt's
+            prefill, includes re-prefills caused by interrupts); ``None`` when no record has it.
         latency_model: mean of each record's ``details["latency_model"]`` (AsyncLM, §4: the
             latencies ``sync``, ``sync_parallel`` and ``async`` predicted from the run's measured
             generation and execution times, seconds); empty when no record has one.
@@ -55,6 +58,7 @@ class MethodSummary:
     errors: int
     trace_metrics: Mapping[str, Any]
     latency_model: Mapping[str, float] = field(default_factory=dict)
+    decode_latency_mean: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +67,8 @@ class Comparison:
 
     Attributes:
         speedup: baseline mean latency / method mean latency (> 1 means faster).
+        decode_speedup: the same ratio of first-to-last-token latencies (``None`` unless
+            every shared question has one on both sides).
         token_saving: 1 - method tokens (in + out) / baseline tokens (0.3 = 30 % fewer).
         cost_saving: 1 - method cost / baseline cost (``None`` when the baseline cost is 0).
         accuracy, baseline_accuracy: on the shared questions (0-1).
@@ -80,6 +86,7 @@ class Comparison:
     cost_saving: float | None
     accuracy: float
     baseline_accuracy: float
+    decode_speedup: float | None = None
 
 
 def method_label(record: Mapping[str, Any]) -> str:
@@ -151,7 +158,17 @@ def summarize_group(key: GroupKey, records: Sequence[Mapping[str, Any]]) -> Meth
         errors=sum(1 for r in records if r.get("errors")),
         trace_metrics=_trace_metrics(records),
         latency_model=_latency_model(records),
+        decode_latency_mean=_mean(decode) if (decode := _decode_latencies(records)) else None,
     )
+
+
+def _decode_latency(record: Mapping[str, Any]) -> float | None:
+    value = (record.get("details") or {}).get("decode_latency")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _decode_latencies(records: Sequence[Mapping[str, Any]]) -> list[float]:
+    return [v for r in records if (v := _decode_latency(r)) is not None]
 
 
 def _latency_model(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -202,6 +219,12 @@ def compare(
     my_cost, their_cost = total(mine, cost), total(theirs, cost)
     saving = _ratio(my_tokens, their_tokens)
     cost_ratio = _ratio(my_cost, their_cost)
+    decode_speedup = None
+    if all(_decode_latency(rows[q]) is not None for rows in (mine, theirs) for q in shared):
+        decode_speedup = _ratio(
+            total(theirs, lambda r: _decode_latency(r) or 0.0),
+            total(mine, lambda r: _decode_latency(r) or 0.0),
+        )
     return Comparison(
         benchmark=key[0],
         llm=key[2],
@@ -215,6 +238,7 @@ def compare(
         cost_saving=None if cost_ratio is None else 1.0 - cost_ratio,
         accuracy=total(mine, correct) / len(shared),
         baseline_accuracy=total(theirs, correct) / len(shared),
+        decode_speedup=decode_speedup,
     )
 
 

@@ -279,6 +279,9 @@ def _print_report(report: Report) -> None:
             table.add_column(summary.method, justify="right", no_wrap=True)
         for label, attr, spec in _ROWS:
             table.add_row(label, *[_fmt(getattr(x, attr), spec) for x in summaries])
+        if any(x.decode_latency_mean is not None for x in summaries):
+            cells = [_fmt(x.decode_latency_mean, ".2f") for x in summaries]
+            table.add_row("first-last token (s)", *cells)
         if any(x.trace_metrics for x in summaries):
             for label, metric, spec in _TRACE_ROWS:
                 table.add_row(label, *[_fmt(x.trace_metrics.get(metric), spec) for x in summaries])
@@ -295,10 +298,13 @@ def _print_report(report: Report) -> None:
             rows = (
                 ("paired questions", "n", "d"),
                 (f"speedup vs {base}", "speedup", ".2f"),
+                (f"first-last speedup vs {base}", "decode_speedup", ".2f"),
                 (f"tokens saved vs {base}", "token_saving", ".1%"),
                 (f"cost saved vs {base}", "cost_saving", ".1%"),
             )
             for label, attr, spec in rows:
+                if all(getattr(c, attr) is None for c in comparisons.values()):
+                    continue
                 cells = [
                     _fmt(getattr(comparisons[x.method], attr), spec)
                     if x.method in comparisons
