@@ -89,7 +89,14 @@ def test_bench_missing_data_points_at_fetch(scripted: None, tmp_path: Path) -> N
     assert result.exit_code == 1 and "interlace data fetch movie" in result.output
 
 
-def test_run_prints_plan_tool_calls_and_answer(scripted: None) -> None:
+def test_run_prints_plan_tool_calls_and_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[int | None] = []
+
+    def load(spec: str, n: int | None = None) -> ScriptedLLM:
+        threads.append(n)
+        return ScriptedLLM(_reply)
+
+    monkeypatch.setattr("interlace.cli._bench._load_llm", load)
     result = runner.invoke(
         app,
         [
@@ -97,9 +104,12 @@ def test_run_prints_plan_tool_calls_and_answer(scripted: None) -> None:
             "Were Scott Derrickson and Ed Wood of the same nationality?",
             "--data-dir",
             str(SHARED_DATA),
+            "--threads",
+            "1",
         ],
     )
     assert result.exit_code == 0, result.output
+    assert threads == [1]
     out = result.output
     assert "── planner ──" in out and '1. search("Scott Derrickson")' in out
     assert "▶ search(entity='Ed Wood')" in out and "✓ search(entity='Ed Wood')" in out

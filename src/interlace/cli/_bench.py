@@ -432,6 +432,7 @@ def run(
     llm: LLMSpec = "local",
     data_dir: DataDir = None,
     stream: Annotated[bool, typer.Option(help="Stream the plan into the executor.")] = True,
+    threads: Threads = None,
 ) -> None:
     """Answer one QUESTION with the built-in search and math tools, showing the work.
 
@@ -444,7 +445,7 @@ def run(
         raise typer.BadParameter("use compiler or react", param_hint="--method")
     try:
         result = anyio.run(
-            _run_async, question, tools, method, llm, _data.data_dir(data_dir), stream
+            _run_async, question, tools, method, llm, _data.data_dir(data_dir), stream, threads
         )
     except InterlaceError as exc:
         raise _fail(exc) from exc
@@ -459,7 +460,13 @@ def run(
 
 
 async def _run_async(
-    question: str, tools: str, method: str, spec: str, root: Path, stream: bool
+    question: str,
+    tools: str,
+    method: str,
+    spec: str,
+    root: Path,
+    stream: bool,
+    threads: int | None = None,
 ) -> Any:
     import time
 
@@ -473,7 +480,7 @@ async def _run_async(
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    backend = _EchoLLM(_load_llm(spec), write)
+    backend = _EchoLLM(_load_llm(spec, threads), write)
     options = RunOptions(data_dir=root, search="live" if tools == "live" else "offline")
     t0 = [time.monotonic()]
     functions = [make_search(options, ("wiki", "hotpotqa", "movielens")), make_math(backend)]
