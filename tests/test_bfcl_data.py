@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from _bench_helpers import SHARED_DATA
-from interlace.bench.bfcl import check_parallel, load
+from interlace.bench.bfcl import CATEGORIES, check_parallel, load
 from interlace.bench.bfcl import multi_step_state_matches as state_matches
 from interlace.bench.bfcl._data import wheel_path
 
@@ -45,8 +45,9 @@ def gold_calls(ground_truth: list[dict[str, dict[str, list[Any]]]]) -> list[dict
 
 
 def test_categories_have_their_published_sizes(root: Path) -> None:
-    sizes = {c: len(load(root, (c,))) for c in ("parallel", "parallel_multiple", "multi_step")}
+    sizes = {c: len(load(root, (c,))) for c in CATEGORIES}
     assert sizes["parallel"] == 200 and sizes["parallel_multiple"] == 200
+    assert sizes["multi_turn_base"] == 200
     assert sizes["multi_step"] >= 30  # groups of three multi_turn_base first turns
 
 
@@ -69,10 +70,13 @@ def test_ast_checker_accepts_ground_truth_in_any_order_and_rejects_a_wrong_value
             assert not check_parallel(wrong, truth, functions), question.id
 
 
-def test_state_checker_accepts_the_ground_truth_of_multi_step_groups(root: Path) -> None:
+@pytest.mark.parametrize("category", ["multi_turn_base", "multi_step"])
+def test_state_checker_accepts_the_ground_truth_of_multi_turn_questions(
+    root: Path, category: str
+) -> None:
     from interlace.bench.bfcl import _parse_truth
 
-    for question in load(root, ("multi_step",))[:5]:
+    for question in load(root, (category,))[:5]:
         entries = question.meta["entries"]
         truth = [_parse_truth(line) for e in entries for line in e["ground_truth"]]
         assert state_matches(root, entries, truth), question.id

@@ -175,7 +175,7 @@ def bench(
         str | None,
         typer.Option(
             help="Comma-separated categories, for benchmarks that have them "
-            "(bfcl: parallel, parallel_multiple, multi_step)."
+            "(bfcl: parallel, parallel_multiple, multi_turn_base, multi_step)."
         ),
     ] = None,
     threads: Threads = None,

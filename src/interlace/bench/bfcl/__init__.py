@@ -1,9 +1,10 @@
 """BFCL (Berkeley Function Calling Leaderboard) for AsyncLM and its baselines.
 
 ``interlace bench bfcl --methods sync,sync-parallel,async-naive,async`` runs the categories
-``parallel``, ``parallel_multiple`` and ``multi_step`` (AsyncLM's multi-step parallel set) through
-the shared runner; ``--categories parallel,multi_step`` (or ``$INTERLACE_BFCL_CATEGORIES``,
-comma-separated, when the option is absent) loads fewer categories.
+``parallel``, ``parallel_multiple``, ``multi_turn_base`` (first turns) and ``multi_step``
+(AsyncLM's multi-step parallel set) through the shared runner; ``--categories parallel,multi_step``
+(or ``$INTERLACE_BFCL_CATEGORIES``, comma-separated, when the option is absent) loads fewer
+categories.
 Every result's ``details`` holds ``calls`` (what the checker judged), ``decode_latency`` (first to
 last generated token, seconds) and ``latency_model`` (``sync``/``sync_parallel``/``async``
 seconds from the measured generation and execution times of the calls).
@@ -24,7 +25,13 @@ from interlace.agents._result import Agent, RunResult
 from interlace.agents._sync import SyncCalling
 from interlace.bench._registry import Question, RunOptions, register
 from interlace.bench.bfcl._checker import bind_positional, check_parallel
-from interlace.bench.bfcl._data import CATEGORIES, fetch_wheel, load, multi_step_groups
+from interlace.bench.bfcl._data import (
+    CATEGORIES,
+    MULTI_TURN,
+    fetch_wheel,
+    load,
+    multi_step_groups,
+)
 from interlace.bench.bfcl._tools import (
     BFCLTool,
     backend_instances,
@@ -105,7 +112,7 @@ class BFCLBenchmark:
         return load(data_dir, self.categories)
 
     def _tools(self, question: Question, options: RunOptions) -> list[BFCLTool]:
-        if question.meta["category"] == "multi_step":
+        if question.meta["category"] in MULTI_TURN:
             tools, _ = multi_step_tools(options.data_dir, question.meta["entries"])
             return tools
         return simple_tools(question.meta["functions"])
@@ -129,9 +136,9 @@ class BFCLBenchmark:
         raise UsageError(f"bfcl: unknown method {method!r}; use one of {self.methods}")
 
     def score(self, question: Question, result: RunResult) -> bool:
-        """BFCL AST check (parallel categories) or backend-state check (multi_step)."""
+        """BFCL AST check (parallel categories) or state and response check (multi-turn)."""
         calls: list[Mapping[str, Any]] = list(result.details.get("calls", []))
-        if question.meta["category"] != "multi_step":
+        if question.meta["category"] not in MULTI_TURN:
             docs = {f["name"]: f for f in question.meta["functions"]}
             named = [
                 {

@@ -5,7 +5,8 @@ The Berkeley Function Calling Leaderboard ships its questions as JSON Lines in t
 truth in ``bfcl_eval/data/possible_answer/``. The wheel is cached as ``<data dir>/bfcl/<wheel>``.
 
 Categories: ``parallel`` (one function, several calls), ``parallel_multiple`` (several functions,
-several calls), ``multi_step`` (AsyncLM's multi-step parallel set: the first turns of three
+several calls), ``multi_turn_base`` (the first turn of each multi-turn entry, on its executable
+backends) and ``multi_step`` (AsyncLM's multi-step parallel set: the first turns of three
 ``multi_turn_base`` entries whose backend classes do not overlap, asked together).
 """
 
@@ -24,7 +25,8 @@ from interlace.bench._registry import Question, QuestionId
 REQUIREMENT = "bfcl-eval==2026.3.23"
 WHEEL = "bfcl_eval-2026.3.23-py3-none-any.whl"
 SHA256 = "3bb6dfa5f0c68ad403c9ec50b00db2bb3b4cc9b38ab1ff33f48fe30d853d3a0a"
-CATEGORIES = ("parallel", "parallel_multiple", "multi_step")
+CATEGORIES = ("parallel", "parallel_multiple", "multi_turn_base", "multi_step")
+MULTI_TURN = ("multi_turn_base", "multi_step")  # scored on executable backends
 _DATA = "bfcl_eval/data/"
 
 
@@ -124,25 +126,32 @@ def multi_step_groups(entries: list[dict[str, Any]], size: int = 3) -> list[list
     return groups
 
 
-def _multi_step(archive: zipfile.ZipFile) -> list[Question]:
+def _multi_turn(archive: zipfile.ZipFile, category: str) -> list[Question]:
+    """``multi_turn_base`` (each entry's first turn) or ``multi_step`` (three at a time)."""
     entries = read_jsonl(archive, f"{_DATA}BFCL_v4_multi_turn_base.json")
     answers = {
         a["id"]: a["ground_truth"]
         for a in read_jsonl(archive, f"{_DATA}possible_answer/BFCL_v4_multi_turn_base.json")
     }
     questions = []
-    for group in multi_step_groups(entries):
+    groups = multi_step_groups(entries) if category == "multi_step" else [[e] for e in entries]
+    for group in groups:
         parts = [
             " ".join(m["content"] for m in e["question"][0] if m["role"] == "user") for e in group
         ]
         ids = [e["id"] for e in group]
+        if category == "multi_step":
+            qid = "multi_step_" + "+".join(i.rsplit("_", 1)[-1] for i in ids)
+            text = "\n".join(f"Task {n}: {p}" for n, p in enumerate(parts, 1))
+        else:
+            qid, text = ids[0], parts[0]
         questions.append(
             Question(
-                id=QuestionId("multi_step_" + "+".join(i.rsplit("_", 1)[-1] for i in ids)),
-                text="\n".join(f"Task {n}: {p}" for n, p in enumerate(parts, 1)),
+                id=QuestionId(qid),
+                text=text,
                 label=json.dumps([answers[i][0] for i in ids]),
                 meta={
-                    "category": "multi_step",
+                    "category": category,
                     "entries": [
                         {
                             "id": e["id"],
@@ -168,8 +177,8 @@ def load(root: Path, categories: tuple[str, ...] = CATEGORIES) -> list[Question]
     with open_wheel(root) as archive:
         questions: list[Question] = []
         for category in categories:
-            if category == "multi_step":
-                questions += _multi_step(archive)
+            if category in MULTI_TURN:
+                questions += _multi_turn(archive, category)
             else:
                 questions += _category(archive, category)
     return questions
