@@ -138,3 +138,34 @@ async def test_repeats_allowed_run_every_call() -> None:
     assert len(tool.started) == 4 and result.details["finish"] == "stop"
     with pytest.raises(ValueError, match="repeats"):
         await AsyncLM(ScriptedLLM(_looping), [tool], repeats="never").run("q")  # type: ignore[arg-type]
+
+
+def _malformed_then_fixed(m: Any) -> str:
+    if m[-1].role == "user":
+        return "[CALL] c1 [HEAD] slow(x=tmp) [END]"
+    if "malformed call" in m[-1].content and "c2" not in m[-1].content:
+        return " [CALL] c2 [HEAD] slow(x=2) [END]"
+    return " done"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("parallel", [None, False, True])
+async def test_a_malformed_call_gets_an_error_interrupt(parallel: bool | None) -> None:
+    tool = Slow()
+    llm = ScriptedLLM(_malformed_then_fixed, tpot=0.0)
+    agent = (
+        AsyncLM(llm, [tool]) if parallel is None else SyncCalling(llm, [tool], parallel=parallel)
+    )
+    result = await agent.run("q")
+    text = result.details["text"]
+    assert "[INTR] c1 [HEAD] error: malformed call: argument 'tmp' is not a literal value" in text
+    assert [c["arguments"] for c in result.details["calls"]] == [{"x": 2}]  # only real calls
+    assert len(tool.started) == 1 and result.details["finish"] == "stop"
+
+
+@pytest.mark.anyio
+async def test_a_repeated_malformed_call_ends_the_generation() -> None:
+    looping = ScriptedLLM(lambda m: " [CALL] c9 [HEAD] slow(x=tmp) [END]", tpot=0.0)
+    result = await AsyncLM(looping, [Slow()]).run("q")
+    assert result.details["finish"] == "repeat"
+    assert result.details["text"].count("[CALL]") == 2

@@ -42,7 +42,7 @@ import anyio.abc
 
 from interlace._errors import InterlaceError
 from interlace._tools import find_tool
-from interlace.cml._grammar import Call, render_value
+from interlace.cml._grammar import CALL, END, HEAD, Call, is_call_id, render_value
 from interlace.cml._interrupts import CallResult, InterruptManager
 from interlace.cml._monitor import (
     BlockError,
@@ -364,7 +364,37 @@ class CMLLoop:
                 waits.append(self._trap)
             elif isinstance(event, BlockError):
                 self.result.errors.append(f"malformed block: {event.error}")
+                if event.text.startswith(CALL) and event.text.endswith(END):
+                    self._on_malformed_call(event)
         return waits
+
+    def _on_malformed_call(self, event: BlockError) -> None:
+        """A ``[CALL]`` block that does not parse is answered with an error interrupt (the
+        model learns why, as for a failed call); written again, it is a repeat."""
+        if self._repeated:
+            return
+        meta, _, body = event.text[len(CALL) : -len(END)].partition(HEAD)
+        if self.repeats == "end":
+            key = ("[malformed]", " ".join(body.split()))
+            if key in self._seen:
+                self._repeated = True
+                self.result.errors.append(
+                    f"repeated call {event.text.strip()}: not run again; generation ended"
+                )
+                return
+            self._seen.add(key)
+        stamp = now()
+        self._outstanding += 1  # answered at once; counted down when injected
+        self.manager.put(
+            CallResult(
+                call_id=meta.strip() if is_call_id(meta.strip()) else "error",
+                name="",
+                value=f"error: malformed call: {event.error}",
+                ok=False,
+                start=stamp,
+                end=stamp,
+            )
+        )
 
     def _on_call(self, call: Call) -> list[Any]:
         if self._repeated:
