@@ -113,3 +113,19 @@ def test_function_lines_carry_no_brackets_for_the_model_to_copy() -> None:
     line = render_function(FUNCS[0], latency=0.31)
     assert line.startswith("play(artist: string, minutes: float, optional loud: boolean)")
     assert line.endswith("# takes ~0.3 s") and "[" not in line and "=optional" not in line
+
+
+def test_function_latency_follows_the_tool_latency_option() -> None:
+    from interlace.bench._latency import Latency
+    from interlace.bench.bfcl import function_latency
+
+    names = [f"f{i}" for i in range(50)]
+    assert [function_latency(n) for n in names] == [hashed_latency(n) for n in names]
+    assert function_latency("cd", Latency.parse("real")) == hashed_latency("cd")
+    assert {function_latency(n, Latency.parse("0.5s")) for n in names} == {0.5}
+    wide = [function_latency(n, Latency.parse("uniform:0.5-2s")) for n in names]
+    assert all(0.5 <= v <= 2.0 for v in wide) and max(wide) - min(wide) > 1.0
+    normal = Latency.parse("normal:1s,0.2s", seed=3)
+    draws = [function_latency(n, normal) for n in names]
+    assert draws == [function_latency(n, normal) for n in names]  # fixed per function
+    assert len(set(draws)) == len(draws) and 0.6 < sum(draws) / len(draws) < 1.4

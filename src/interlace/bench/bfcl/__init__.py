@@ -35,6 +35,7 @@ from interlace.bench.bfcl._data import (
 from interlace.bench.bfcl._tools import (
     BFCLTool,
     backend_instances,
+    function_latency,
     hashed_latency,
     multi_step_tools,
     render_function,
@@ -51,6 +52,7 @@ __all__ = [
     "BFCLTool",
     "check_parallel",
     "fetch_wheel",
+    "function_latency",
     "hashed_latency",
     "load",
     "multi_step_groups",
@@ -113,9 +115,11 @@ class BFCLBenchmark:
 
     def _tools(self, question: Question, options: RunOptions) -> list[BFCLTool]:
         if question.meta["category"] in MULTI_TURN:
-            tools, _ = multi_step_tools(options.data_dir, question.meta["entries"])
+            tools, _ = multi_step_tools(
+                options.data_dir, question.meta["entries"], options.tool_latency
+            )
             return tools
-        return simple_tools(question.meta["functions"])
+        return simple_tools(question.meta["functions"], options.tool_latency)
 
     def make_agent(self, method: str, llm: LLM, options: RunOptions, question: Question) -> Agent:
         """A fresh agent with fresh tools (and backend state) for ``question``.

@@ -7,8 +7,11 @@
   ``<data dir>/bfcl/src`` and imported with :mod:`importlib` at run time (never copied into this
   repository); each backend class is instantiated and loaded with the entry's initial state.
 
-Latency: by default each function sleeps a fixed time between 30 and 500 ms derived from a hash
-of its name (:func:`hashed_latency`), so every method sees the same delays.
+Latency (:func:`function_latency`): each function sleeps a fixed time derived from a hash of its
+name, so every method and every call of it sees the same delay; by default (``--tool-latency
+real``: BFCL's functions have no real latency) between 30 and 500 ms. ``--tool-latency`` changes
+it: ``0.5s`` (every function), ``uniform:0.1-2s`` (each function's hash mapped into the range) or
+``normal:1s,0.2s`` (each function's own draw, seeded by its name and ``--seed``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import copy
 import hashlib
 import importlib.util
 import json
+import random
 import re
 import sys
 import types
@@ -28,6 +32,7 @@ from typing import Any
 import anyio
 
 from interlace._errors import DataError, ToolArgumentError
+from interlace.bench._latency import Latency
 from interlace.bench.bfcl._checker import bind_positional
 from interlace.bench.bfcl._data import open_wheel, wheel_path
 
@@ -41,6 +46,23 @@ def hashed_latency(name: str, low: float = 0.03, high: float = 0.5) -> float:
     """A fixed latency for function ``name``: seconds in ``[low, high]`` from a hash of the name."""
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
     return low + (high - low) * digest / 0xFFFFFFFF
+
+
+def function_latency(name: str, latency: Latency | None = None) -> float:
+    """The injected execution time of function ``name``, seconds (see module docstring).
+
+    Args:
+        name: the function name.
+        latency: the benchmark's ``--tool-latency`` (``None`` or ``real``: 30-500 ms).
+    """
+    if latency is None or latency.kind == "real":
+        return hashed_latency(name)
+    if latency.kind == "fixed":
+        return latency.a
+    if latency.kind == "uniform":
+        return hashed_latency(name, latency.a, latency.b)
+    draw = random.Random(f"{latency.seed}:{name}").gauss(latency.a, latency.b)
+    return max(0.0, draw)
 
 
 def _short(text: str, limit: int = 90) -> str:
@@ -109,9 +131,14 @@ class BFCLTool:
         return self.target(**bound)
 
 
-def simple_tools(functions: Sequence[Mapping[str, Any]]) -> list[BFCLTool]:
+def simple_tools(
+    functions: Sequence[Mapping[str, Any]], latency: Latency | None = None
+) -> list[BFCLTool]:
     """Tools for functions without an implementation (deterministic results)."""
-    return [BFCLTool(name=f["name"], doc=f, latency=hashed_latency(f["name"])) for f in functions]
+    return [
+        BFCLTool(name=f["name"], doc=f, latency=function_latency(f["name"], latency))
+        for f in functions
+    ]
 
 
 def backend_dir(root: Path) -> Path:
@@ -195,7 +222,7 @@ def backend_docs(root: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def multi_step_tools(
-    root: Path, entries: Sequence[Mapping[str, Any]]
+    root: Path, entries: Sequence[Mapping[str, Any]], latency: Latency | None = None
 ) -> tuple[list[BFCLTool], list[dict[str, Any]]]:
     """Tools bound to fresh backends for a multi-step question, and the instances' states."""
     tools: list[BFCLTool] = []
@@ -207,7 +234,10 @@ def multi_step_tools(
             method = getattr(objs[doc["class"]], doc["name"], None)
             tools.append(
                 BFCLTool(
-                    name=doc["name"], doc=doc, latency=hashed_latency(doc["name"]), target=method
+                    name=doc["name"],
+                    doc=doc,
+                    latency=function_latency(doc["name"], latency),
+                    target=method,
                 )
             )
     return tools, instances
