@@ -221,3 +221,34 @@ def test_eval_reports_first_to_last_token_latency_and_its_speedup() -> None:
     )
     assert partial.comparisons[0].decode_speedup is None  # not on every shared question
     assert next(s for s in partial.summaries if s.method == "async").decode_latency_mean is None
+
+
+def test_eval_speedup_over_questions_with_the_same_calls() -> None:
+    def rec(q: str, method: str, latency: float, calls: list[tuple[str, int]]) -> dict[str, Any]:
+        return {
+            "benchmark": "bfcl",
+            "question_id": q,
+            "method": method,
+            "latency": latency,
+            "correct": True,
+            "errors": [],
+            "config": {"llm": "x"},
+            "details": {
+                "calls": [{"name": n, "args": [], "arguments": {"x": x}} for n, x in calls]
+            },
+        }
+
+    report = evaluate_records(
+        [
+            rec("1", "sync", 6.0, [("f", 1), ("g", 2)]),
+            rec("1", "async", 3.0, [("g", 2), ("f", 1)]),  # same calls, other order
+            rec("2", "sync", 2.0, [("f", 1)]),
+            rec("2", "async", 8.0, [("f", 2)]),  # another argument: not the same calls
+            rec("3", "sync", 1.0, []),
+            rec("3", "async", 1.0, []),  # no calls: not counted
+        ],
+        baseline="sync",
+    )
+    (c,) = report.comparisons
+    assert c.same_calls_n == 1 and c.same_calls_speedup == pytest.approx(2.0)
+    assert c.speedup == pytest.approx(9.0 / 12.0)

@@ -8,6 +8,7 @@ LLMCompiler against ReAct use only the questions BOTH answered in the same confi
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -69,6 +70,10 @@ class Comparison:
         speedup: baseline mean latency / method mean latency (> 1 means faster).
         decode_speedup: the same ratio of first-to-last-token latencies (``None`` unless
             every shared question has one on both sides).
+        same_calls_n, same_calls_speedup: the questions on which both made the same function
+            calls (``details["calls"]``: names and arguments, in any order; calling agents
+            only), and the end-to-end speedup over them: the calling policy's effect with the
+            model's choices held equal. ``0`` / ``None`` when no such question exists.
         token_saving: 1 - method tokens (in + out) / baseline tokens (0.3 = 30 % fewer).
         cost_saving: 1 - method cost / baseline cost (``None`` when the baseline cost is 0).
         accuracy, baseline_accuracy: on the shared questions (0-1).
@@ -87,6 +92,8 @@ class Comparison:
     accuracy: float
     baseline_accuracy: float
     decode_speedup: float | None = None
+    same_calls_n: int = 0
+    same_calls_speedup: float | None = None
 
 
 def method_label(record: Mapping[str, Any]) -> str:
@@ -167,6 +174,20 @@ def _decode_latency(record: Mapping[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _calls_key(record: Mapping[str, Any]) -> list[str] | None:
+    """The record's function calls as sorted canonical texts (``None``: it lists none)."""
+    calls = (record.get("details") or {}).get("calls")
+    if not isinstance(calls, list) or not calls:
+        return None
+    return sorted(
+        json.dumps(
+            [c.get("name"), c.get("args", []), c.get("arguments", {})], sort_keys=True, default=str
+        )
+        for c in calls
+        if isinstance(c, Mapping)
+    )
+
+
 def _decode_latencies(records: Sequence[Mapping[str, Any]]) -> list[float]:
     return [v for r in records if (v := _decode_latency(r)) is not None]
 
@@ -219,6 +240,11 @@ def compare(
     my_cost, their_cost = total(mine, cost), total(theirs, cost)
     saving = _ratio(my_tokens, their_tokens)
     cost_ratio = _ratio(my_cost, their_cost)
+    same = [q for q in shared if _calls_key(mine[q]) is not None]
+    same = [q for q in same if _calls_key(mine[q]) == _calls_key(theirs[q])]
+    same_speedup = _ratio(
+        sum(latency(theirs[q]) for q in same), sum(latency(mine[q]) for q in same)
+    )
     decode_speedup = None
     if all(_decode_latency(rows[q]) is not None for rows in (mine, theirs) for q in shared):
         decode_speedup = _ratio(
@@ -239,6 +265,8 @@ def compare(
         accuracy=total(mine, correct) / len(shared),
         baseline_accuracy=total(theirs, correct) / len(shared),
         decode_speedup=decode_speedup,
+        same_calls_n=len(same),
+        same_calls_speedup=same_speedup,
     )
 
 

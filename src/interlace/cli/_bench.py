@@ -299,11 +299,13 @@ def _print_report(report: Report) -> None:
                 ("paired questions", "n", "d"),
                 (f"speedup vs {base}", "speedup", ".2f"),
                 (f"first-last speedup vs {base}", "decode_speedup", ".2f"),
+                ("same calls: questions", "same_calls_n", "d"),
+                ("same calls: speedup", "same_calls_speedup", ".2f"),
                 (f"tokens saved vs {base}", "token_saving", ".1%"),
                 (f"cost saved vs {base}", "cost_saving", ".1%"),
             )
             for label, attr, spec in rows:
-                if all(getattr(c, attr) is None for c in comparisons.values()):
+                if all(getattr(c, attr) in (None, 0) for c in comparisons.values()):
                     continue
                 cells = [
                     _fmt(getattr(comparisons[x.method], attr), spec)
