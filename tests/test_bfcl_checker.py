@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,15 @@ def test_function_latency_follows_the_tool_latency_option() -> None:
     draws = [function_latency(n, normal) for n in names]
     assert draws == [function_latency(n, normal) for n in names]  # fixed per function
     assert len(set(draws)) == len(draws) and 0.6 < sum(draws) / len(draws) < 1.4
+
+
+def test_a_backend_with_a_missing_dependency_is_a_clear_data_error(tmp_path: Path) -> None:
+    from interlace._errors import DataError
+    from interlace.bench.bfcl import _tools
+
+    folder = tmp_path / _tools._SRC
+    folder.mkdir(parents=True)
+    (folder / "broken_api.py").write_text("import no_such_module_xyz\n")
+    with pytest.raises(DataError, match="no_such_module_xyz"):
+        _tools._import(tmp_path, "broken_api")
+    assert f"{_tools._PKG}.broken_api" not in sys.modules

@@ -174,7 +174,13 @@ def _import(src: Path, module: str) -> types.ModuleType:
         raise DataError(f"cannot import BFCL backend {path}")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[full] = mod
-    spec.loader.exec_module(mod)
+    try:
+        spec.loader.exec_module(mod)
+    except ImportError as exc:
+        del sys.modules[full]
+        raise DataError(
+            f"BFCL backend {module} needs the module {exc.name!r}: pip install {exc.name}"
+        ) from exc
     return mod
 
 
