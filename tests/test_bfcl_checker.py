@@ -139,6 +139,11 @@ def test_a_backend_with_a_missing_dependency_is_a_clear_data_error(tmp_path: Pat
     folder = tmp_path / _tools._SRC
     folder.mkdir(parents=True)
     (folder / "broken_api.py").write_text("import no_such_module_xyz\n")
-    with pytest.raises(DataError, match="no_such_module_xyz"):
-        _tools._import(tmp_path, "broken_api")
-    assert f"{_tools._PKG}.broken_api" not in sys.modules
+    before = set(sys.modules)
+    try:
+        with pytest.raises(DataError, match="no_such_module_xyz"):
+            _tools._import(tmp_path, "broken_api")
+        assert f"{_tools._PKG}.broken_api" not in sys.modules
+    finally:  # the parent packages point at tmp_path: later tests must not see them
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
