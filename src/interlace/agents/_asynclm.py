@@ -140,7 +140,6 @@ class AsyncLM:
         self._loop: CMLLoop | None = None
         self.mask_build_s = 0.0
         self._early_user: list[str] = []
-        self._reused = 0
 
     def _method_name(self) -> str:
         return "async-naive" if self.naive else "async"
@@ -202,19 +201,8 @@ class AsyncLM:
         if not self.local:
             return 0
         async with self.llm.exclusive() as engine:  # type: ignore[attr-defined]
-            tokens = await self._prefill(engine, self.messages(question))
-            return len(tokens) - self._reused
-
-    async def _prefill(self, engine: Any, messages: Sequence[Message]) -> list[int]:
-        prompt = engine.chat_prefix(messages)
-        tokens: list[int] = engine.tokenize(prompt, add_bos=True, special=True)
-        if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
-            self._reused = await anyio.to_thread.run_sync(engine.prefill, tokens)
-        else:
-            self._reused = 0
-            await anyio.to_thread.run_sync(engine.truncate, 0)
-            await anyio.to_thread.run_sync(engine.eval, tokens)
-        return tokens
+            tokens, reused = await _prefill(engine, self.messages(question))
+            return len(tokens) - reused
 
     @contextlib.asynccontextmanager
     async def _decoder(self, question: str, trace: Trace) -> AsyncIterator[tuple[Decoder, Any]]:
@@ -236,9 +224,9 @@ class AsyncLM:
             return
         async with self.llm.exclusive() as engine:  # type: ignore[attr-defined]
             with trace.span("llm", "prefill") as attrs:
-                tokens = await self._prefill(engine, messages)
+                tokens, reused = await _prefill(engine, messages)
                 attrs["tokens"] = len(tokens)
-                attrs["cached"] = self._reused
+                attrs["cached"] = reused
             mask = await self._mask(engine) if self.constrained else None
             naive = self.naive and self.policy == "async"
             decoder = ReprefillDecoder(engine, mask) if naive else EngineDecoder(engine, mask)
@@ -328,6 +316,18 @@ class AsyncLM:
             trace=trace,
             details=details,
         )
+
+
+async def _prefill(engine: Any, messages: Sequence[Message]) -> tuple[list[int], int]:
+    """Prefill the chat prompt of ``messages``; its tokens and how many came from the cache."""
+    prompt = engine.chat_prefix(messages)
+    tokens: list[int] = engine.tokenize(prompt, add_bos=True, special=True)
+    if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
+        reused: int = await anyio.to_thread.run_sync(engine.prefill, tokens)
+        return tokens, reused
+    await anyio.to_thread.run_sync(engine.truncate, 0)
+    await anyio.to_thread.run_sync(engine.eval, tokens)
+    return tokens, 0
 
 
 def _stream_usage(stream: StreamDecoder) -> Usage:

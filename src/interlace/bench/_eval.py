@@ -240,8 +240,11 @@ def compare(
     my_cost, their_cost = total(mine, cost), total(theirs, cost)
     saving = _ratio(my_tokens, their_tokens)
     cost_ratio = _ratio(my_cost, their_cost)
-    same = [q for q in shared if _calls_key(mine[q]) is not None]
-    same = [q for q in same if _calls_key(mine[q]) == _calls_key(theirs[q])]
+    same = [
+        q
+        for q in shared
+        if (calls := _calls_key(mine[q])) is not None and calls == _calls_key(theirs[q])
+    ]
     same_speedup = _ratio(
         sum(latency(theirs[q]) for q in same), sum(latency(mine[q]) for q in same)
     )

@@ -374,15 +374,8 @@ class CMLLoop:
         if self._repeated:
             return
         meta, _, body = event.text[len(CALL) : -len(END)].partition(HEAD)
-        if self.repeats == "end":
-            key = ("[malformed]", " ".join(body.split()))
-            if key in self._seen:
-                self._repeated = True
-                self.result.errors.append(
-                    f"repeated call {event.text.strip()}: not run again; generation ended"
-                )
-                return
-            self._seen.add(key)
+        if self._is_repeat(("[malformed]", " ".join(body.split())), event.text):
+            return
         stamp = now()
         self._outstanding += 1  # answered at once; counted down when injected
         self.manager.put(
@@ -396,19 +389,26 @@ class CMLLoop:
             )
         )
 
+    def _is_repeat(self, key: tuple[str, str], text: str) -> bool:
+        """Whether the block ``text`` (identified by ``key``) repeats an earlier one; a repeat
+        ends the generation (``repeats="end"``), a first occurrence is remembered."""
+        if self.repeats != "end":
+            return False
+        if key in self._seen:
+            self._repeated = True
+            self.result.errors.append(
+                f"repeated call {text.strip()}: not run again; generation ended"
+            )
+            return True
+        self._seen.add(key)
+        return False
+
     def _on_call(self, call: Call) -> list[Any]:
         if self._repeated:
             return []  # decoding ends after this token; later blocks in it are not calls
-        if self.repeats == "end":
-            key = (call.name.lower(), _arguments_key(call))
-            if key in self._seen:
-                self._repeated = True
-                self.result.repeats.append(call)
-                self.result.errors.append(
-                    f"repeated call {call.text.strip()}: not run again; generation ended"
-                )
-                return []
-            self._seen.add(key)
+        if self._is_repeat((call.name.lower(), _arguments_key(call)), call.text):
+            self.result.repeats.append(call)
+            return []
         stamp = now()
         previous = self.result.records[-1].gen_end if self.result.records else self._mark
         record = CallRecord(call=call, gen_start=max(previous, self._mark), gen_end=stamp)
