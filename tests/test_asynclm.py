@@ -99,6 +99,13 @@ async def test_answer_is_the_calls_when_the_model_writes_no_prose() -> None:
     assert prose.answer.startswith("thinking") and "[CALL]" not in prose.answer
 
 
+def _agent(llm: ScriptedLLM, tool: Slow, parallel: bool | None) -> AsyncLM:
+    """``async`` (``parallel=None``), ``sync`` (False) or ``sync-parallel`` (True)."""
+    if parallel is None:
+        return AsyncLM(llm, [tool])
+    return SyncCalling(llm, [tool], parallel=parallel)
+
+
 LOOPING = "[CALL] c1 [HEAD] slow(x=1) [END] [CALL] c2 [HEAD] slow(x='1') [END] [TRAP][END]"
 
 
@@ -118,9 +125,7 @@ def _looping(m: Any) -> str:
 async def test_a_repeated_call_is_not_run_and_ends_the_generation(parallel: bool | None) -> None:
     tool = Slow()
     llm = ScriptedLLM(_looping, tpot=0.0)
-    agent = (
-        AsyncLM(llm, [tool]) if parallel is None else SyncCalling(llm, [tool], parallel=parallel)
-    )
+    agent = _agent(llm, tool, parallel)
     result = await agent.run("q")
     assert [c["arguments"] for c in result.details["calls"]] == [{"x": 1}, {"x": "1"}]
     assert len(tool.started) == 2  # neither the repeat (c3) nor what follows it (c4) ran
@@ -153,9 +158,7 @@ def _malformed_then_fixed(m: Any) -> str:
 async def test_a_malformed_call_gets_an_error_interrupt(parallel: bool | None) -> None:
     tool = Slow()
     llm = ScriptedLLM(_malformed_then_fixed, tpot=0.0)
-    agent = (
-        AsyncLM(llm, [tool]) if parallel is None else SyncCalling(llm, [tool], parallel=parallel)
-    )
+    agent = _agent(llm, tool, parallel)
     result = await agent.run("q")
     text = result.details["text"]
     assert "[INTR] c1 [HEAD] error: malformed call: argument 'tmp' is not a literal value" in text

@@ -171,18 +171,23 @@ def test_eval_pairs_only_shared_questions() -> None:
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == pytest.approx(9.1)
 
 
+def _bfcl_record(q: str, method: str, latency: float, details: dict[str, Any]) -> dict[str, Any]:
+    """A correct BFCL store record with the given ``details``."""
+    return {
+        "benchmark": "bfcl",
+        "question_id": q,
+        "method": method,
+        "latency": latency,
+        "correct": True,
+        "errors": [],
+        "config": {"llm": "x"},
+        "details": details,
+    }
+
+
 def test_eval_averages_the_latency_model_where_records_have_one() -> None:
     def rec(q: str, model: dict[str, float] | None) -> dict[str, Any]:
-        return {
-            "benchmark": "bfcl",
-            "question_id": q,
-            "method": "async",
-            "latency": 1.0,
-            "correct": True,
-            "errors": [],
-            "config": {"llm": "x"},
-            "details": {"latency_model": model} if model else {},
-        }
+        return _bfcl_record(q, "async", 1.0, {"latency_model": model} if model else {})
 
     records = [rec("1", {"sync": 3.0, "async": 1.0}), rec("2", {"sync": 5.0, "async": 2.0})]
     report = evaluate_records([*records, rec("3", None)])
@@ -192,16 +197,8 @@ def test_eval_averages_the_latency_model_where_records_have_one() -> None:
 
 def test_eval_reports_first_to_last_token_latency_and_its_speedup() -> None:
     def rec(q: str, method: str, latency: float, decode: float | None) -> dict[str, Any]:
-        return {
-            "benchmark": "bfcl",
-            "question_id": q,
-            "method": method,
-            "latency": latency,
-            "correct": True,
-            "errors": [],
-            "config": {"llm": "x"},
-            "details": {} if decode is None else {"decode_latency": decode},
-        }
+        details = {} if decode is None else {"decode_latency": decode}
+        return _bfcl_record(q, method, latency, details)
 
     report = evaluate_records(
         [
@@ -225,18 +222,8 @@ def test_eval_reports_first_to_last_token_latency_and_its_speedup() -> None:
 
 def test_eval_speedup_over_questions_with_the_same_calls() -> None:
     def rec(q: str, method: str, latency: float, calls: list[tuple[str, int]]) -> dict[str, Any]:
-        return {
-            "benchmark": "bfcl",
-            "question_id": q,
-            "method": method,
-            "latency": latency,
-            "correct": True,
-            "errors": [],
-            "config": {"llm": "x"},
-            "details": {
-                "calls": [{"name": n, "args": [], "arguments": {"x": x}} for n, x in calls]
-            },
-        }
+        listed = [{"name": n, "args": [], "arguments": {"x": x}} for n, x in calls]
+        return _bfcl_record(q, method, latency, {"calls": listed})
 
     report = evaluate_records(
         [
