@@ -227,15 +227,19 @@ async def test_real_server_streams_with_stop_and_usage(server: str) -> None:
     # llama-cpp-python's server ignores stream_options and sends no usage while streaming:
     # the completion says so instead of inventing numbers.
     assert not final.usage_exact and final.usage.prompt_tokens == 0 and final.cost_usd == 0.0
-    # the same request without streaming: same greedy text, and the server's own counts
+    # The same request without streaming has the server's own counts. Its text is not compared
+    # with the streamed one: a compliant server need not repeat itself across requests (this
+    # one, with newer dependencies, reuses the first request's KV cache and decoded
+    # '1. 1\n2. 2\n3. 4\n4. ' after streaming '1. 1\n2. 2\n3. 3\n4. 4\n').
     raw = httpx2.post(
         f"{server}/chat/completions",
         json={"model": "smollm2", "messages": [{"role": "user", "content": ASK[0].content}],
               "max_tokens": 40, "temperature": 0.0, "seed": 0, "stop": ["5"]},
         timeout=60,
     ).json()  # fmt: skip
-    assert raw["choices"][0]["message"]["content"] == final.text
-    assert raw["usage"]["completion_tokens"] < 40
+    choice = raw["choices"][0]
+    assert choice["finish_reason"] == "stop" and "5" not in choice["message"]["content"]
+    assert 0 < raw["usage"]["completion_tokens"] < 40 and raw["usage"]["prompt_tokens"] > 0
     # sequentially (the server aborts a stream when another request arrives): a length cut
     second = await llm.complete(ASK, GenerationConfig(max_tokens=3))
     assert second.finish_reason == "length" and second.text == "1. "
