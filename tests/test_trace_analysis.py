@@ -210,3 +210,57 @@ def test_asynclm_segments_and_interrupts() -> None:
     assert path.length == pytest.approx(0.5 + 2.5 + 0.2 + 0.8)
     assert [s.kind for s in path.steps] == ["llm", "tool", "llm", "llm"]
     assert metrics(t)["llm_time_s"] == pytest.approx(2.0)
+
+
+def _tokens(prompt: int, cached: int, out: int, role: str = "react") -> dict[str, Any]:
+    return {
+        "role": role,
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
+        "completion_tokens": out,
+        "ttft": 0.1,
+    }
+
+
+def test_token_bound_is_the_tokens_time_plus_the_tool_time_nothing_overlapped() -> None:
+    from interlace.trace._speed import LLMSpeed
+    from interlace.trace.analysis import exposed_tool_seconds, token_bound
+
+    speed = LLMSpeed(ttft=0.1, prefill=100.0, tpot=0.05)
+    # ReAct: turn, tool (nothing overlaps it), turn
+    react = trace(
+        llm(0.0, 2.0, "react", **_tokens(150, 50, 11)),
+        tool(1, 2.0, 3.0, dispatched=2.0),
+        llm(3.0, 4.5, "react", **_tokens(200, 150, 5)),
+    )
+    first, second = 0.1 + 100 / 100 + 10 * 0.05, 0.1 + 50 / 100 + 4 * 0.05
+    assert exposed_tool_seconds(react) == pytest.approx(1.0)
+    assert token_bound(react, speed) == pytest.approx(first + second + 1.0)
+    # a streaming planner: the tool runs from 1.0 to 3.0 while the planner decodes until 2.0, so
+    # only 1.0 s of it is exposed; the math request inside the tool is tool time, not tokens
+    compiler = trace(
+        llm(0.0, 2.0, "planner", **_tokens(100, 0, 21, "planner")),
+        tool(1, 1.0, 3.0, dispatched=1.0),
+        llm(1.5, 2.5, "math", tool=True, **_tokens(400, 0, 3, "math")),
+        llm(3.0, 3.5, "joiner", **_tokens(100, 80, 3, "joiner")),
+    )
+    planner, joiner = 0.1 + 1.0 + 20 * 0.05, 0.1 + 0.2 + 2 * 0.05
+    assert exposed_tool_seconds(compiler) == pytest.approx(1.0)
+    assert token_bound(compiler, speed) == pytest.approx(planner + joiner + 1.0)
+
+
+def test_llm_requests_reads_agent_spans_in_start_order() -> None:
+    from interlace.trace.analysis import llm_requests
+
+    t = trace(
+        llm(3.0, 3.5, "joiner", **_tokens(100, 80, 3, "joiner")),
+        llm(0.0, 2.0, "planner", **_tokens(100, 0, 21, "planner")),
+        tool(1, 1.0, 3.0),
+        llm(1.5, 2.5, "math", **_tokens(40, 0, 3, "math")),  # no tool attr: inside a tool span
+    )
+    requests = llm_requests(t)
+    assert [(r.role, r.by_tool, r.uncached_prompt_tokens) for r in requests] == [
+        ("planner", False, 100),
+        ("math", True, 40),
+        ("joiner", False, 20),
+    ]

@@ -1,13 +1,35 @@
-"""Bookkeeping every agent shares: LLM requests counted and traced, errors collected."""
+"""Bookkeeping every agent shares: LLM requests counted and traced, errors collected.
+
+The current run
+---------------
+A :class:`RunMeter` becomes the *current meter* of the task that creates it
+(:func:`current_meter`, a context variable) until :meth:`RunMeter.result` closes the run. Tasks
+started inside the run (the executor's tool calls) inherit it, so an LLM request made by a tool —
+ParallelQA's ``math`` tool asks the model for an expression — is counted in the run's LLM calls
+and usage and traced as its own role through :class:`ToolLLM`, with no special case in any
+agent. While a :class:`ToolLLM` request streams, :func:`current_request_role` names its role, so
+a backend that must tell tool requests from the agent's own (the replay LLM) can.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from interlace.agents._result import RunResult
-from interlace.llm._base import LLM, Completion, GenerationConfig, Message, Usage, now
+from interlace.llm._base import (
+    LLM,
+    Completion,
+    GenerationConfig,
+    Message,
+    StreamItem,
+    Usage,
+    now,
+)
 from interlace.trace._spans import Span, Trace
 
 MAX_OBSERVATION_CHARS = 1200
@@ -35,6 +57,8 @@ class RunMeter:
     Attributes:
         trace: the run's trace; every recorded LLM request becomes a ``kind="llm"`` span.
         start: monotonic seconds at which the run started.
+
+    Creating a meter makes it the current one (:func:`current_meter`) until :meth:`result`.
     """
 
     trace: Trace = field(default_factory=Trace)
@@ -44,13 +68,20 @@ class RunMeter:
     cost_usd: float = 0.0
     tool_calls: int = 0
     errors: list[str] = field(default_factory=list)
+    _outer: RunMeter | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._outer = _CURRENT_METER.get()
+        _CURRENT_METER.set(self)
 
     def record(self, completion: Completion, role: str, **attrs: Any) -> None:
         """Count one finished LLM request and add its span.
 
         The span's attrs: ``role``, ``prompt_tokens``, ``completion_tokens``,
         ``cached_prompt_tokens`` (tokens), ``first_token`` (monotonic seconds), ``ttft`` and
-        ``tpot`` (seconds, ``None`` when undefined), ``finish_reason``, plus ``attrs``.
+        ``tpot`` (seconds, ``None`` when undefined), ``finish_reason``, ``text`` (the reply, so
+        a replay can serve it again), plus ``attrs`` (:meth:`complete` and :class:`ToolLLM` add
+        ``prompt_sha``: :func:`prompt_digest` of the request's messages).
         """
         self.llm_calls += 1
         self.usage = self.usage + completion.usage
@@ -71,6 +102,7 @@ class RunMeter:
                     "ttft": timing.ttft,
                     "tpot": timing.tpot(usage.completion_tokens),
                     "finish_reason": completion.finish_reason,
+                    "text": completion.text,
                     **attrs,
                 },
             )
@@ -81,7 +113,7 @@ class RunMeter:
     ) -> Completion:
         """Ask ``llm`` (not streaming) and record the request. LLMError propagates."""
         completion = await llm.complete(messages, config)
-        self.record(completion, role)
+        self.record(completion, role, prompt_sha=prompt_digest(messages))
         return completion
 
     def result(
@@ -95,6 +127,8 @@ class RunMeter:
     ) -> RunResult:
         """The run's :class:`RunResult`, with a ``kind="run"`` span closing the trace."""
         end = now()
+        if _CURRENT_METER.get() is self:
+            _CURRENT_METER.set(self._outer)
         self.trace.add(Span(kind="run", name=method, start=self.start, end=end))
         return RunResult(
             question=question,
@@ -110,3 +144,65 @@ class RunMeter:
             trace=self.trace,
             details=details,
         )
+
+
+_CURRENT_METER: ContextVar[RunMeter | None] = ContextVar("interlace_run_meter", default=None)
+_REQUEST_ROLE: ContextVar[str | None] = ContextVar("interlace_request_role", default=None)
+_DEFAULT_CONFIG = GenerationConfig()
+
+
+def current_meter() -> RunMeter | None:
+    """The :class:`RunMeter` of the run this code executes in, or ``None`` outside any run."""
+    return _CURRENT_METER.get()
+
+
+def current_request_role() -> str | None:
+    """The role of the :class:`ToolLLM` request streaming in this task (``None``: the agent's)."""
+    return _REQUEST_ROLE.get()
+
+
+def prompt_digest(messages: Sequence[Message]) -> str:
+    """A short fingerprint of a request's prompt (16 hex digits of SHA-256 over roles and texts).
+
+    Stored as the ``prompt_sha`` attr of ``kind="llm"`` spans, so a replay can tell whether it
+    sent the recorded prompt.
+    """
+    payload = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+class ToolLLM(LLM):
+    """The LLM as a tool uses it: each request is recorded into the current run under ``role``.
+
+    A tool built inside a benchmark (e.g. ``make_math(llm)``) cannot see the agent's
+    :class:`RunMeter`; wrapping its LLM in ``ToolLLM(llm, role="math")`` makes each finished
+    request count in the run's ``llm_calls``/usage/cost and become a ``kind="llm"`` span with
+    ``attrs["role"] == role`` and ``attrs["tool"] is True`` (it lies inside the tool's span, so
+    the critical path counts it as tool time). Outside a run the request is only forwarded.
+
+    Args:
+        inner: the backend.
+        role: the role name in traces and ``interlace eval`` (e.g. ``"math"``).
+    """
+
+    def __init__(self, inner: LLM, role: str) -> None:
+        self.inner = inner
+        self.role = role
+        self.model = inner.model
+
+    async def stream(
+        self, messages: Sequence[Message], config: GenerationConfig = _DEFAULT_CONFIG
+    ) -> AsyncIterator[StreamItem]:
+        """Forward to ``inner``; record the final :class:`Completion` into the current run."""
+        outer = _REQUEST_ROLE.get()
+        _REQUEST_ROLE.set(self.role)
+        try:
+            async for item in self.inner.stream(messages, config):
+                if isinstance(item, Completion) and (meter := current_meter()) is not None:
+                    meter.record(item, self.role, prompt_sha=prompt_digest(messages), tool=True)
+                yield item
+        finally:
+            _REQUEST_ROLE.set(outer)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the wrapped backend belongs to its owner."""

@@ -1,7 +1,10 @@
 """``interlace eval``: summarise result stores per (benchmark, method) and compare methods.
 
 Groups are (benchmark, method label, llm, tool latency, search); the method label is the
-method, with ``" (no stream)"`` for LLMCompiler runs that did not stream the plan. Ratios of
+method, with ``" (no stream)"`` for LLMCompiler runs that did not stream the plan. Each group
+also gets the per-role LLM accounting of its traces and the token-throughput bound
+(:mod:`interlace.trace.analysis`) at one backend speed per configuration, so the methods of a
+configuration are measured against the same speed. Ratios of
 LLMCompiler against ReAct use only the questions BOTH answered in the same configuration
 (Kim et al. 2023 report latency speedup and token/cost savings this way).
 """
@@ -17,6 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from interlace.bench._store import read_records
+from interlace.trace._serial import trace_from_dict
+from interlace.trace._spans import Trace
+from interlace.trace._speed import LLMSpeed
+from interlace.trace.analysis import (
+    ROLE_FIELDS,
+    average_metrics,
+    fit_trace_speed,
+    role_usage,
+    token_bound,
+)
 
 GroupKey = tuple[str, str, str, str, str]
 
@@ -39,6 +52,17 @@ class MethodSummary:
         latency_model: mean of each record's ``details["latency_model"]`` (AsyncLM, §4: the
             latencies ``sync``, ``sync_parallel`` and ``async`` predicted from the run's measured
             generation and execution times, seconds); empty when no record has one.
+        roles: per LLM role (``planner``, ``joiner``, ``react``, ``math``, ``cml``, ...; the
+            ``role`` of each ``kind="llm"`` span, :func:`interlace.trace.analysis.role_usage`),
+            means per question over the records with a trace: ``calls``,
+            ``uncached_prompt_tokens``, ``cached_prompt_tokens``, ``output_tokens`` (tokens),
+            ``time_s``, ``ttft_s`` (seconds), and ``runs``: records in which the role occurs.
+        token_bound_s: mean token-throughput bound (``analysis.token_bound``) at ``llm_speed``,
+            seconds; ``None`` when no speed is known.
+        token_efficiency: total bound / total measured latency over the group's records (below
+            1: time lost to overhead, waiting or a backend slower than ``llm_speed``).
+        llm_speed: the speed the bound assumes (``LLMSpeed.to_dict``): a replay's own speed,
+            else the speed fitted to every record of the same benchmark and configuration.
     """
 
     benchmark: str
@@ -60,6 +84,10 @@ class MethodSummary:
     trace_metrics: Mapping[str, Any]
     latency_model: Mapping[str, float] = field(default_factory=dict)
     decode_latency_mean: float | None = None
+    roles: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    token_bound_s: float | None = None
+    token_efficiency: float | None = None
+    llm_speed: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,12 +157,21 @@ def _mean(values: Iterable[float]) -> float:
     return statistics.fmean(items) if items else 0.0
 
 
-def _trace_metrics(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    try:
-        from interlace.trace.analysis import average_metrics
-    except ImportError:  # pragma: no cover - trace analysis not installed
-        return {}
-    traces = [r["trace"] for r in records if isinstance(r.get("trace"), dict)]
+def _traces(records: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Trace]]:
+    """Each record with a readable trace, paired with it (malformed traces are left out)."""
+    out = []
+    for record in records:
+        data = record.get("trace")
+        if not isinstance(data, dict):
+            continue
+        try:
+            out.append((record, trace_from_dict(data)))
+        except Exception:  # a malformed trace must not break the summary
+            continue
+    return out
+
+
+def _trace_metrics(traces: Sequence[Trace]) -> Mapping[str, Any]:
     if not traces:
         return {}
     try:
@@ -143,9 +180,68 @@ def _trace_metrics(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
         return {}
 
 
-def summarize_group(key: GroupKey, records: Sequence[Mapping[str, Any]]) -> MethodSummary:
-    """The :class:`MethodSummary` of one group's records."""
+def _roles(traces: Sequence[Trace]) -> dict[str, dict[str, float]]:
+    """Per-role means per question (see :attr:`MethodSummary.roles`)."""
+    if not traces:
+        return {}
+    totals: dict[str, dict[str, float]] = {}
+    for trace in traces:
+        for role, row in role_usage(trace).items():
+            acc = totals.setdefault(role, dict.fromkeys((*ROLE_FIELDS, "runs"), 0.0))
+            for name in ROLE_FIELDS:
+                acc[name] += row[name]
+            acc["runs"] += 1
+    return {
+        role: {k: (v if k == "runs" else v / len(traces)) for k, v in row.items()}
+        for role, row in sorted(totals.items())
+    }
+
+
+def replay_speed(record: Mapping[str, Any]) -> LLMSpeed | None:
+    """The speed a replay record was made at (``config["replay"]["speed"]``), else ``None``."""
+    replay = (record.get("config") or {}).get("replay")
+    speed = replay.get("speed") if isinstance(replay, Mapping) else None
+    return LLMSpeed.from_dict(speed) if isinstance(speed, Mapping) else None
+
+
+def _speed_for(records: Sequence[Mapping[str, Any]]) -> LLMSpeed | None:
+    """A replay's speed, else the speed fitted to ``records``' traces (``None``: unknown)."""
+    for record in records:
+        if (speed := replay_speed(record)) is not None:
+            return speed
+    try:
+        return fit_trace_speed(t for _, t in _traces(records))
+    except Exception:  # an unfittable store gets no bound, not a crash
+        return None
+
+
+def _token_bound(
+    pairs: Sequence[tuple[Mapping[str, Any], Trace]], speed: LLMSpeed | None
+) -> tuple[float | None, float | None]:
+    """(mean bound, total bound / total latency) over ``pairs`` at ``speed``."""
+    if speed is None or not pairs:
+        return None, None
+    bounds = [token_bound(t, speed) for _, t in pairs]
+    measured = sum(float(r.get("latency") or 0.0) for r, _ in pairs)
+    return _mean(bounds), _ratio(sum(bounds), measured)
+
+
+def summarize_group(
+    key: GroupKey, records: Sequence[Mapping[str, Any]], *, speed: LLMSpeed | None = None
+) -> MethodSummary:
+    """The :class:`MethodSummary` of one group's records.
+
+    Args:
+        key: the group.
+        records: its records.
+        speed: the backend speed of the token-throughput bound (``None``: fitted to
+            ``records``; :func:`evaluate_records` passes one speed per configuration).
+    """
     latencies = [float(r.get("latency") or 0.0) for r in records]
+    pairs = _traces(records)
+    traces = [t for _, t in pairs]
+    speed = speed if speed is not None else _speed_for(records)
+    bound, efficiency = _token_bound(pairs, speed)
     return MethodSummary(
         benchmark=key[0],
         method=key[1],
@@ -163,9 +259,13 @@ def summarize_group(key: GroupKey, records: Sequence[Mapping[str, Any]]) -> Meth
         llm_calls=_mean(float(r.get("llm_calls") or 0) for r in records),
         tool_calls=_mean(float(r.get("tool_calls") or 0) for r in records),
         errors=sum(1 for r in records if r.get("errors")),
-        trace_metrics=_trace_metrics(records),
+        trace_metrics=_trace_metrics(traces),
         latency_model=_latency_model(records),
         decode_latency_mean=_mean(decode) if (decode := _decode_latencies(records)) else None,
+        roles=_roles(traces),
+        token_bound_s=bound,
+        token_efficiency=efficiency,
+        llm_speed=None if speed is None else speed.to_dict(),
     )
 
 
@@ -296,7 +396,14 @@ def evaluate_records(records: Iterable[Mapping[str, Any]], *, baseline: str = "r
     groups: dict[GroupKey, dict[str, Mapping[str, Any]]] = defaultdict(dict)
     for record in records:
         groups[_group(record)].setdefault(str(record.get("question_id")), record)
-    summaries = [summarize_group(k, list(v.values())) for k, v in sorted(groups.items())]
+    configs: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for key, rows in groups.items():
+        configs[(key[0], *key[2:])].extend(rows.values())
+    speeds = {config: _speed_for(rows) for config, rows in configs.items()}
+    summaries = [
+        summarize_group(k, list(v.values()), speed=speeds[(k[0], *k[2:])])
+        for k, v in sorted(groups.items())
+    ]
     comparisons = []
     for key, rows in sorted(groups.items()):
         base_key = (key[0], baseline, *key[2:])

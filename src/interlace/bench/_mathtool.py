@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from interlace._errors import ExpressionError
+from interlace.agents._common import ToolLLM
 from interlace.llm._base import LLM, GenerationConfig, Message
 
 MAX_EXPRESSION_CHARS = 500
@@ -143,7 +144,8 @@ def make_math(llm: LLM, *, max_tokens: int = 48) -> Callable[..., Any]:
             context: the texts or numbers it is about: earlier results ($1, a math result).
         """
         prompt = f"{_PROMPT}Problem: {problem}\nContext: {_render_context(context)}\nExpression:"
-        reply = await llm.complete([Message(role="user", content=prompt)], config)
+        # ToolLLM: the request counts in the run's LLM calls and is traced as role "math"
+        reply = await ToolLLM(llm, "math").complete([Message(role="user", content=prompt)], config)
         return evaluate(extract_expression(reply.text))
 
     return math

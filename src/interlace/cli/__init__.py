@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Command groups register on `app` when imported.
-from interlace.cli import _bench, _models, _trace  # noqa: E402, F401
+from interlace.cli import _bench, _models, _replay, _trace  # noqa: E402, F401
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
 from interlace.bench._subsets import select_subset
 from interlace.cli import app
+from interlace.cli._roles import print_role_tables
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
 
 
@@ -254,6 +255,8 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("LLM calls / question", "llm_calls", ".1f"),
     ("tool calls / question", "tool_calls", ".1f"),
     ("runs with errors", "errors", "d"),
+    ("token bound (s)", "token_bound_s", ".2f"),
+    ("token efficiency", "token_efficiency", ".2f"),
 )
 _TRACE_ROWS = (
     ("critical path (s)", "critical_path_s", ".2f"),
@@ -315,6 +318,7 @@ def _print_report(report: Report) -> None:
                 ]
                 table.add_row(label, *cells)
         console().print(table)
+    print_role_tables(report, console())
 
 
 @app.command(

@@ -44,6 +44,24 @@ Idle shares
 Over the measured latency: ``llm_wait_share`` is the fraction of time tools were running while
 the LLM was idle (the LLM waiting for tools), ``tool_wait_share`` the fraction the LLM was
 working while no tool ran (tools waiting for the LLM), ``overlap_share`` both at once.
+
+LLM requests and roles
+----------------------
+:func:`llm_requests` reads every LLM request of a trace in one form, whichever recorder wrote
+it: an agent's ``kind="llm"`` span (``attrs["role"]``, ``prompt_tokens``,
+``cached_prompt_tokens``, ``completion_tokens``, ``ttft``; ``attrs["tool"]`` when a tool made
+it), or a CML run's ``"prefill"`` span (``tokens``, ``cached``) with the ``"decode"`` segments
+after it (``tokens``), role ``"cml"``. :func:`role_usage` sums them per role.
+
+Token-throughput bound
+----------------------
+The critical path keeps each LLM span's measured duration, so on a token-bound backend it is
+as slow as the run (efficiency 1.00 everywhere). :func:`token_bound` instead asks what the
+run's own tokens need at a backend speed (:class:`~interlace.trace.LLMSpeed`): the sum over the
+agent's requests of ``ttft + uncached_prompt / prefill + (output - 1) * tpot``, plus the tool
+time on the critical path that no LLM work overlapped (the LLM had to wait for it). Requests
+made by tools are part of their tool's time, as on the critical path. ``token_bound / latency``
+below 1 is time lost to overhead, idle waiting or a backend slower than the speed model.
 """
 
 from __future__ import annotations
@@ -55,6 +73,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlace.trace._spans import Span, Trace
+from interlace.trace._speed import LLMSpeed, RequestTiming, fit_speed
 
 _EPS = 2e-6  # seconds of slack for timestamps rounded to microseconds
 
@@ -430,6 +449,162 @@ def metrics(trace: Trace) -> dict[str, Any]:
         "tool_spans": len(tools),
         "max_tool_concurrency": max_concurrency(tools),
     }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LLMRequest:
+    """One LLM request of a trace (see "LLM requests and roles" in the module docstring).
+
+    Attributes:
+        role: ``planner``, ``joiner``, ``react``, ``math``, ``cml``, ...
+        start, end: monotonic seconds (for a CML run: its prefill to its last decode segment).
+        prompt_tokens, cached_prompt_tokens, output_tokens: tokens (cached: served from a
+            reused KV-cache prefix).
+        ttft: seconds to the first token, ``None`` when not recorded.
+        by_tool: a tool made the request (it lies inside the tool's span).
+    """
+
+    role: str
+    start: float
+    end: float
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    output_tokens: int
+    ttft: float | None
+    by_tool: bool = False
+
+    @property
+    def uncached_prompt_tokens(self) -> int:
+        """Prompt tokens the backend had to prefill."""
+        return max(self.prompt_tokens - self.cached_prompt_tokens, 0)
+
+    def timing(self) -> RequestTiming | None:
+        """The request as :func:`~interlace.trace.fit_speed` reads it (``None`` without TTFT)."""
+        if self.ttft is None:
+            return None
+        return RequestTiming(
+            uncached_prompt_tokens=self.uncached_prompt_tokens,
+            output_tokens=self.output_tokens,
+            ttft=self.ttft,
+            duration=self.end - self.start,
+        )
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def llm_requests(trace: Trace) -> list[LLMRequest]:
+    """Every LLM request of ``trace``, in start order (see the module docstring)."""
+    tools = [s for s in trace.spans if s.kind == "tool"]
+    out: list[LLMRequest] = []
+    cml: list[tuple[Span, list[Span]]] = []
+    for span in sorted(trace.spans, key=lambda s: s.start):
+        if span.kind != "llm":
+            continue
+        attrs = span.attrs
+        if span.name == "prefill" and "role" not in attrs:
+            cml.append((span, []))
+        elif span.name == "decode" and "role" not in attrs:
+            if cml:
+                cml[-1][1].append(span)
+        else:
+            out.append(
+                LLMRequest(
+                    role=str(attrs.get("role") or span.name),
+                    start=span.start,
+                    end=span.end,
+                    prompt_tokens=_int(attrs.get("prompt_tokens")),
+                    cached_prompt_tokens=_int(attrs.get("cached_prompt_tokens")),
+                    output_tokens=_int(attrs.get("completion_tokens")),
+                    ttft=_seconds_or_none(attrs.get("ttft")),
+                    by_tool=attrs.get("tool") is True or any(_inside(span, t) for t in tools),
+                )
+            )
+    for prefill, decodes in cml:
+        first = decodes[0].start if decodes else None
+        out.append(
+            LLMRequest(
+                role="cml",
+                start=prefill.start,
+                end=max([prefill.end, *(d.end for d in decodes)]),
+                prompt_tokens=_int(prefill.attrs.get("tokens")),
+                cached_prompt_tokens=_int(prefill.attrs.get("cached")),
+                output_tokens=sum(_int(d.attrs.get("tokens")) for d in decodes),
+                ttft=None if first is None else first - prefill.start,
+            )
+        )
+    out.sort(key=lambda r: r.start)
+    return out
+
+
+ROLE_FIELDS = (
+    "calls",
+    "uncached_prompt_tokens",
+    "cached_prompt_tokens",
+    "output_tokens",
+    "time_s",
+    "ttft_s",
+)
+"""The per-role figures of :func:`role_usage`, in table order."""
+
+
+def role_usage(trace: Trace) -> dict[str, dict[str, float]]:
+    """Per role: ``calls``, ``uncached_prompt_tokens``, ``cached_prompt_tokens``,
+    ``output_tokens`` (tokens), ``time_s`` (seconds the requests took; for ``cml`` also the
+    interrupt injections) and ``ttft_s`` (summed time to first token, seconds)."""
+    out: dict[str, dict[str, float]] = {}
+    for request in llm_requests(trace):
+        row = out.setdefault(request.role, dict.fromkeys(ROLE_FIELDS, 0.0))
+        row["calls"] += 1
+        row["uncached_prompt_tokens"] += request.uncached_prompt_tokens
+        row["cached_prompt_tokens"] += request.cached_prompt_tokens
+        row["output_tokens"] += request.output_tokens
+        row["ttft_s"] += request.ttft or 0.0
+        if request.role != "cml":
+            row["time_s"] += request.end - request.start
+    if "cml" in out:
+        out["cml"]["time_s"] = sum(s.duration for s in trace.spans if _is_cml_work(s))
+    return out
+
+
+def _is_cml_work(span: Span) -> bool:
+    if span.kind == "interrupt":
+        return True
+    return span.kind == "llm" and "role" not in span.attrs and span.name in ("prefill", "decode")
+
+
+def exposed_tool_seconds(trace: Trace) -> float:
+    """Seconds of tool calls on the critical path during which no LLM work ran."""
+    path = critical_path(trace)
+    llm = _union((n.start, n.end) for n in _llm_nodes(trace.spans))
+    pieces = _union((s.start, s.start + s.seconds) for s in path.steps if s.kind == "tool")
+    return _measure(pieces) - _intersect(pieces, llm)
+
+
+def token_bound(trace: Trace, speed: LLMSpeed) -> float:
+    """The token-throughput bound of ``trace`` at ``speed``, seconds (module docstring)."""
+    requests = [r for r in llm_requests(trace) if not r.by_tool]
+    tokens = sum(speed.request_seconds(r.uncached_prompt_tokens, r.output_tokens) for r in requests)
+    return tokens + exposed_tool_seconds(trace)
+
+
+def fit_trace_speed(traces: Iterable[Trace], *, serial: bool = True) -> LLMSpeed | None:
+    """:func:`~interlace.trace.fit_speed` over the agents' requests of ``traces`` (``None``
+    when none has a recorded time to first token)."""
+    rows = [
+        t
+        for trace in traces
+        for r in llm_requests(trace)
+        if not r.by_tool and (t := r.timing()) is not None
+    ]
+    return fit_speed(rows, serial=serial) if rows else None
 
 
 def average_metrics(items: Iterable[Trace | Mapping[str, Any]]) -> dict[str, float | int | None]:

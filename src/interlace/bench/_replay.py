@@ -1,0 +1,605 @@
+"""Replay a result store at any LLM speed: what the runtime gains where tokens are cheap.
+
+A stored run's trace holds every LLM request (``kind="llm"`` spans): its role, prompt and
+cached-prompt tokens, output tokens and — since the spans carry it — its output text and a
+digest of its prompt. :func:`replay_store` re-runs every stored (question, method) *for real*
+— the same benchmark, agents, parser, scheduler, executor, tools and tool latency — with a
+:class:`ReplayLLM` that serves each recorded request's output text again at the speed of an
+:class:`~interlace.trace.analysis.LLMSpeed` (``ttft + uncached_prompt / prefill`` to the first
+token, then ``tpot`` per token), counting the recorded uncached prompt tokens (prefix reuse as
+recorded). The new records go to a new store, marked as a replay (``config["replay"]``: source,
+speed, recorded backend), which ``interlace eval`` and ``interlace trace`` read like any other.
+
+Matching requests
+-----------------
+The agent's own requests (planner, joiner, ReAct turns, ...) are sequential within a run, so
+the replay serves them in recorded order. Requests made by tools (:class:`~interlace.agents.
+_common.ToolLLM`, e.g. ``math``) may run concurrently; they are matched within their role, by
+prompt digest first, else in recorded order. Whatever does not match is reported as a
+:class:`Divergence`, never raised: ``prompt`` (the prompt differs from the recorded one — the
+agents' prompts changed since the recording), ``unchecked`` (the store has no prompt digest for
+it), ``role`` (the agent recorded the reply under another role), ``extra`` (more requests than
+recorded: an empty reply is served), ``missing`` (recorded requests never asked for),
+``reconstructed`` (a store from before texts were recorded: the text is rebuilt from the
+record's details — plans, ReAct steps, joiner thoughts and the answer).
+
+CML runs (BFCL: ``sync``, ``sync-parallel``, ``async``, ``async-naive``) drive the local token
+engine directly, not :meth:`~interlace.llm.LLM.stream`; they are skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from interlace._errors import UsageError
+from interlace.agents._common import current_request_role, prompt_digest
+from interlace.bench._latency import Latency
+from interlace.bench._registry import Benchmark, Question, RunOptions, get_benchmark
+from interlace.bench._runner import RunConfig, run_benchmark
+from interlace.bench._store import Store, read_records, record_key
+from interlace.llm._base import (
+    LLM,
+    Completion,
+    FinishReason,
+    GenerationConfig,
+    Message,
+    StreamItem,
+    TextDelta,
+    Timing,
+    Usage,
+    now,
+)
+from interlace.trace._serial import trace_from_dict
+from interlace.trace._spans import Span, Trace
+from interlace.trace._speed import LLMSpeed, parse_speed
+from interlace.trace.analysis import fit_trace_speed, llm_requests
+
+_DEFAULT_CONFIG = GenerationConfig()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordedRequest:
+    """One LLM request of a stored run, as the replay serves it again.
+
+    Attributes:
+        index: position among the run's recorded requests (start order).
+        role: the role it was recorded under.
+        text: its output text (``None``: not recorded and not reconstructable).
+        exact: ``text`` is the recorded text (``False``: rebuilt from the record's details).
+        prompt_tokens, cached_prompt_tokens, output_tokens: tokens, as recorded.
+        prompt_sha: the recorded prompt digest (``None``: the store has none).
+        by_tool: a tool made the request.
+        finish_reason: as recorded.
+    """
+
+    index: int
+    role: str
+    text: str | None
+    exact: bool
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    output_tokens: int
+    prompt_sha: str | None
+    by_tool: bool
+    finish_reason: FinishReason = "stop"
+
+    @property
+    def uncached_prompt_tokens(self) -> int:
+        """Prompt tokens the recorded backend prefilled."""
+        return max(self.prompt_tokens - self.cached_prompt_tokens, 0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Divergence:
+    """A replayed request that did not match its recording (module docstring, "Matching").
+
+    Attributes:
+        question_id, method: the run.
+        kind: ``prompt``, ``unchecked``, ``role``, ``extra``, ``missing`` or ``reconstructed``.
+        role: the recorded role (the requested one for ``extra``).
+        request: the request's number in the replayed run (recorded index for ``missing``).
+        detail: a short human explanation.
+    """
+
+    question_id: str
+    method: str
+    kind: str
+    role: str
+    request: int
+    detail: str = ""
+
+
+def _llm_spans(trace: Trace) -> list[Span]:
+    return sorted(
+        (s for s in trace.spans if s.kind == "llm" and "role" in s.attrs), key=lambda s: s.start
+    )
+
+
+def recorded_requests(record: Mapping[str, Any]) -> list[RecordedRequest]:
+    """The LLM requests of one store record, in start order, with their texts.
+
+    Texts come from each span's ``attrs["text"]``; a store written before spans carried it gets
+    texts rebuilt from ``details`` (:func:`_reconstruct`), marked ``exact=False``.
+
+    Raises:
+        UsageError: the record has no trace.
+    """
+    data = record.get("trace")
+    if not isinstance(data, Mapping):
+        raise UsageError(
+            f"record {record.get('question_id')!r}/{record.get('method')!r} has no trace"
+        )
+    trace = trace_from_dict(dict(data))
+    spans = _llm_spans(trace)
+    tools = [s for s in trace.spans if s.kind == "tool"]
+    rebuilt = _reconstruct(record, trace, spans)
+    out = []
+    for i, span in enumerate(spans):
+        attrs = span.attrs
+        text = attrs.get("text")
+        exact = isinstance(text, str)
+        finish = attrs.get("finish_reason")
+        out.append(
+            RecordedRequest(
+                index=i,
+                role=str(attrs["role"]),
+                text=text if isinstance(text, str) else rebuilt.get(i),
+                exact=exact,
+                prompt_tokens=_count(attrs.get("prompt_tokens")),
+                cached_prompt_tokens=_count(attrs.get("cached_prompt_tokens")),
+                output_tokens=_count(attrs.get("completion_tokens")),
+                prompt_sha=sha if isinstance(sha := attrs.get("prompt_sha"), str) else None,
+                by_tool=attrs.get("tool") is True
+                or any(t.start <= span.start and span.end <= t.end for t in tools),
+                finish_reason=finish if finish in ("stop", "length", "cancelled") else "stop",
+            )
+        )
+    return out
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _reconstruct(record: Mapping[str, Any], trace: Trace, spans: Sequence[Span]) -> dict[int, str]:
+    """Output texts rebuilt from ``details`` for stores whose spans carry no text.
+
+    Planner: ``details["plans"]`` in order. ReAct: ``details["steps"][i]["text"]``. Joiner: its
+    round's thought and decision (``kind="join"/"replan"`` spans) as ``Thought: ...`` /
+    ``Action: Finish(answer)`` or ``Action: Replan(thought)``; a joiner round that needed a
+    nudge gets only its thought, and the nudge ``Action: Finish(answer)``. ReAct's final
+    turn: ``Action: Finish(answer)``.
+    """
+    details = record.get("details") or {}
+    answer = str(record.get("prediction") or "")
+    plans = [str(p) for p in details.get("plans") or []]
+    steps = [str(s.get("text", "")) for s in details.get("steps") or [] if isinstance(s, Mapping)]
+    joins = sorted((s for s in trace.spans if s.kind in ("join", "replan")), key=lambda s: s.start)
+    nudged = {
+        k
+        for k, j in enumerate(joins)
+        if any(s.attrs.get("role") == "joiner-nudge" and j.start <= s.start <= j.end for s in spans)
+    }
+    counters: dict[str, int] = defaultdict(int)
+    out: dict[int, str] = {}
+    for i, span in enumerate(spans):
+        role = str(span.attrs["role"])
+        k = counters[role]
+        counters[role] += 1
+        if role == "planner" and k < len(plans):
+            out[i] = plans[k]
+        elif role == "react" and k < len(steps):
+            out[i] = steps[k]
+        elif role in ("react-final", "joiner-nudge"):
+            out[i] = f"Action: Finish({answer})"
+        elif role == "joiner" and k < len(joins):
+            out[i] = _joiner_text(joins[k], answer, nudged=k in nudged)
+    return out
+
+
+def _joiner_text(join: Span, answer: str, *, nudged: bool) -> str:
+    thought = str(join.attrs.get("thought") or "").strip()
+    head = f"Thought: {thought}\n" if thought else ""
+    if nudged:
+        return head.strip() or "Thought:"
+    if join.attrs.get("decision") == "replan":
+        return f"{head}Action: Replan({thought or 'the observations do not answer it'})"
+    return f"{head}Action: Finish({answer})"
+
+
+class ReplayLLM(LLM):
+    """Serves one stored run's recorded replies at a given speed (module docstring).
+
+    Args:
+        recorded: the run's recorded requests (:func:`recorded_requests`).
+        speed: the backend speed to replay at.
+        model: the model name reported (the recorded one).
+        question_id, method: the run, for divergence reports.
+
+    Attributes:
+        divergences: what did not match so far.
+        served: ``(request number, recorded index or None)`` per agent request, in order.
+    """
+
+    def __init__(
+        self,
+        recorded: Sequence[RecordedRequest],
+        speed: LLMSpeed,
+        *,
+        model: str,
+        question_id: str = "",
+        method: str = "",
+    ) -> None:
+        self.model = model
+        self.speed = speed
+        self.question_id, self.method = question_id, method
+        self._agent = [r for r in recorded if not r.by_tool]
+        self._tool = [r for r in recorded if r.by_tool]
+        self._used: set[int] = set()
+        self._next_agent = 0
+        self._lock = anyio.Lock() if speed.serial else None
+        self._count = 0
+        self.divergences: list[Divergence] = []
+        self.served: list[tuple[int, int | None]] = []
+
+    def _note(self, kind: str, role: str, request: int, detail: str = "") -> None:
+        self.divergences.append(
+            Divergence(
+                question_id=self.question_id,
+                method=self.method,
+                kind=kind,
+                role=role,
+                request=request,
+                detail=detail,
+            )
+        )
+
+    def _match(self, role: str | None, digest: str, number: int) -> RecordedRequest | None:
+        if role is None:
+            found = self._agent[self._next_agent] if self._next_agent < len(self._agent) else None
+            self._next_agent += found is not None
+            self.served.append((number, None if found is None else found.index))
+        else:
+            pool = [r for r in self._tool if r.role == role and r.index not in self._used]
+            found = next((r for r in pool if r.prompt_sha == digest), pool[0] if pool else None)
+        if found is None:
+            self._note("extra", role or "agent", number, "no recorded request left")
+            return None
+        self._used.add(found.index)
+        if found.prompt_sha is None:
+            self._note("unchecked", found.role, number, "the store has no prompt digest")
+        elif found.prompt_sha != digest:
+            self._note("prompt", found.role, number, "the prompt differs from the recorded one")
+        if not found.exact:
+            self._note("reconstructed", found.role, number, "text rebuilt from the details")
+        return found
+
+    async def stream(
+        self, messages: Sequence[Message], config: GenerationConfig = _DEFAULT_CONFIG
+    ) -> AsyncIterator[StreamItem]:
+        """Serve the matching recorded reply at :attr:`speed` (see the class docstring)."""
+        start = now()
+        self._count += 1
+        found = self._match(current_request_role(), prompt_digest(messages), self._count)
+        text, tokens = _cut(found, config)
+        if self._lock is None:
+            async for item in self._serve(found, text, tokens, start):
+                yield item
+            return
+        async with self._lock:
+            async for item in self._serve(found, text, tokens, now(), issued=start):
+                yield item
+
+    async def _serve(
+        self,
+        found: RecordedRequest | None,
+        text: str,
+        tokens: int,
+        begin: float,
+        *,
+        issued: float | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        uncached = found.uncached_prompt_tokens if found else 0
+        first_at = begin + self.speed.first_token_seconds(uncached)
+        first: float | None = None
+        for i, piece in enumerate(_pieces(text, tokens)):
+            await _sleep_until(first_at + i * self.speed.tpot)
+            first = now() if first is None else first
+            if piece:
+                yield TextDelta(text=piece)
+        if tokens == 0:
+            await _sleep_until(first_at)
+        yield Completion(
+            text=text,
+            model=self.model,
+            usage=Usage(
+                prompt_tokens=found.prompt_tokens if found else 0,
+                completion_tokens=tokens,
+                cached_prompt_tokens=found.cached_prompt_tokens if found else 0,
+            ),
+            timing=Timing(start=begin if issued is None else issued, first_token=first, end=now()),
+            finish_reason=found.finish_reason if found else "stop",
+        )
+
+    def role_divergences(self, replayed: Trace) -> list[Divergence]:
+        """Agent requests whose reply the agent recorded under another role than the original
+        (``replayed``: the replayed run's trace)."""
+        roles = [s.attrs["role"] for s in _llm_spans(replayed) if s.attrs.get("tool") is not True]
+        recorded = {r.index: r.role for r in self._agent}
+        out = []
+        for (number, index), role in zip(self.served, roles, strict=False):
+            if index is not None and recorded[index] != role:
+                detail = f"recorded as {recorded[index]}, replayed as {role}"
+                out.append(
+                    Divergence(
+                        question_id=self.question_id,
+                        method=self.method,
+                        kind="role",
+                        role=recorded[index],
+                        request=number,
+                        detail=detail,
+                    )
+                )
+        return out
+
+    def missing(self) -> list[Divergence]:
+        """Recorded requests never asked for (call when the run is over)."""
+        left = [r for r in (*self._agent, *self._tool) if r.index not in self._used]
+        return [
+            Divergence(
+                question_id=self.question_id,
+                method=self.method,
+                kind="missing",
+                role=r.role,
+                request=r.index,
+                detail="recorded but not requested in the replay",
+            )
+            for r in left
+        ]
+
+
+def _cut(found: RecordedRequest | None, config: GenerationConfig) -> tuple[str, int]:
+    """The text to serve and its token count: the recorded ones, cut at a stop sequence."""
+    if found is None or found.text is None:
+        return "", 0
+    text, tokens = found.text, found.output_tokens
+    if not tokens and text:
+        tokens = max(1, math.ceil(len(text) / 4))  # no count recorded: ~4 characters a token
+    cut = min((i for i in (text.find(s) for s in config.stop if s) if i >= 0), default=-1)
+    if cut >= 0 and text:
+        tokens = max(1, round(tokens * cut / len(text))) if cut else 0
+        text = text[:cut]
+    return text, tokens
+
+
+def _pieces(text: str, tokens: int) -> list[str]:
+    """``text`` in ``tokens`` consecutive pieces of near-equal length (some may be empty)."""
+    n = len(text)
+    return [text[i * n // tokens : (i + 1) * n // tokens] for i in range(tokens)]
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - now()
+    if delay > 0:
+        await anyio.sleep(delay)
+
+
+@dataclass(kw_only=True)
+class ReplayReport:
+    """What :func:`replay_store` did.
+
+    Attributes:
+        speed: the speed replayed at.
+        written: records written to the target store.
+        skipped: ``(question_id, method, reason)`` of records not replayed.
+        divergences: every divergence, in run order.
+        recorded_latency, replayed_latency: per method, the latencies (seconds) of the
+            replayed runs in the source store and in the replay, question by question.
+    """
+
+    speed: LLMSpeed
+    written: int = 0
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+    recorded_latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    replayed_latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def fidelity(self) -> dict[str, float]:
+        """Per method: replayed mean latency / recorded mean latency."""
+        return {
+            m: sum(self.replayed_latency[m]) / sum(rec)
+            for m, rec in self.recorded_latency.items()
+            if sum(rec) > 0 and self.replayed_latency.get(m)
+        }
+
+    def divergence_counts(self) -> dict[tuple[str, str], int]:
+        """``(kind, role) -> count`` over every divergence."""
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for d in self.divergences:
+            counts[(d.kind, d.role)] += 1
+        return dict(sorted(counts.items()))
+
+
+def resolve_speed(spec: str | LLMSpeed, records: Iterable[Mapping[str, Any]]) -> LLMSpeed:
+    """``spec`` as a speed; ``"recorded"`` fits the records' own requests (serial, like the
+    local backend that recorded them; ``"recorded,serial=0"`` lets requests overlap).
+
+    Raises:
+        UsageError: a bad spec, or ``recorded`` for a store without measured TTFTs.
+    """
+    if isinstance(spec, LLMSpeed):
+        return spec
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if not parts or parts[0] != "recorded":
+        return parse_speed(spec)
+    traces = [trace_from_dict(r["trace"]) for r in records if isinstance(r.get("trace"), dict)]
+    serial = "serial=0" not in parts[1:]
+    fitted = fit_trace_speed(traces, serial=serial)
+    if fitted is None:
+        raise UsageError("cannot replay at the recorded speed: no request has a measured TTFT")
+    return fitted
+
+
+def speed_label(speed: LLMSpeed) -> str:
+    """The ``llm`` spec a replay store records: ``replay:NAME(ttft=..,prefill=..,tpot=..)``."""
+    serial = ",serial" if speed.serial else ""
+    return (
+        f"replay:{speed.name}(ttft={speed.ttft:.4g},prefill={speed.prefill:.4g},"
+        f"tpot={speed.tpot:.4g}{serial})"
+    )
+
+
+Resolver = Callable[[str], Benchmark]
+
+
+@dataclass(kw_only=True)
+class _Context:
+    source: Path
+    speed: LLMSpeed
+    data_dir: Path
+    resolve: Resolver
+    questions: dict[str, dict[str, Question]] = field(default_factory=dict)
+
+
+def _question(ctx: _Context, bench: Benchmark, question_id: str) -> Question | None:
+    if bench.name not in ctx.questions:
+        ctx.questions[bench.name] = {str(q.id): q for q in bench.load(ctx.data_dir)}
+    return ctx.questions[bench.name].get(question_id)
+
+
+def _run_config(ctx: _Context, bench: Benchmark, record: Mapping[str, Any]) -> RunConfig:
+    config = record.get("config") or {}
+    stream = config.get("stream")
+    options = RunOptions(
+        data_dir=ctx.data_dir,
+        tool_latency=Latency.parse(str(config.get("tool_latency") or "real")),
+        stream=True if stream is None else bool(stream),
+        search=str(config.get("search") or "offline"),
+    )
+    replay = {
+        "source": str(ctx.source),
+        "speed": ctx.speed.to_dict(),
+        "recorded_llm": config.get("llm"),
+        "recorded_commit": config.get("git_commit"),
+    }
+    return RunConfig(
+        benchmark=bench,
+        methods=(str(record["method"]),),
+        llm_spec=speed_label(ctx.speed),
+        options=options,
+        extra={"replay": replay},
+    )
+
+
+async def replay_store(
+    source: Path,
+    target: Store,
+    speed: str | LLMSpeed,
+    *,
+    data_dir: Path,
+    methods: Sequence[str] | None = None,
+    limit: int | None = None,
+    resolve: Resolver | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> ReplayReport:
+    """Re-run every stored (question, method) of ``source`` with a :class:`ReplayLLM`.
+
+    Args:
+        source: the store to replay (read only).
+        target: the store the replayed records are appended to (resumable like ``bench``).
+        speed: an :class:`LLMSpeed`, a preset name, ``key=value`` figures or ``"recorded"``.
+        data_dir: the benchmark data directory (questions, offline search).
+        methods: only these methods (``None``: all).
+        limit: only the first ``limit`` questions of the source, in file order.
+        resolve: benchmark name -> benchmark (default: the registry's ``get_benchmark``).
+        on_record: called with each new record.
+
+    Returns:
+        the report: records written, records skipped (CML runs, unknown questions), every
+        divergence, and recorded against replayed latencies per method.
+
+    Raises:
+        UsageError: a bad speed or an unreadable store.
+        LLMError: never from the replay LLM itself; a tool's LLM error propagates as in a run.
+    """
+    records = _select(list(read_records(source)), methods, limit)
+    report = ReplayReport(speed=resolve_speed(speed, records))
+    ctx = _Context(
+        source=source, speed=report.speed, data_dir=data_dir, resolve=resolve or get_benchmark
+    )
+    for record in records:
+        await _replay_one(ctx, record, target, report, on_record)
+    return report
+
+
+def _select(
+    records: list[dict[str, Any]], methods: Sequence[str] | None, limit: int | None
+) -> list[dict[str, Any]]:
+    seen: set[tuple[str, str, str, str]] = set()
+    questions: list[str] = []
+    out = []
+    for record in records:
+        key = record_key(record)
+        if key in seen or (methods and record.get("method") not in methods):
+            continue
+        seen.add(key)
+        qid = str(record.get("question_id"))
+        if qid not in questions:
+            questions.append(qid)
+        if limit is not None and questions.index(qid) >= limit:
+            continue
+        out.append(record)
+    return out
+
+
+async def _replay_one(
+    ctx: _Context,
+    record: Mapping[str, Any],
+    target: Store,
+    report: ReplayReport,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    qid, method = str(record.get("question_id")), str(record.get("method"))
+    try:
+        recorded = recorded_requests(record)
+    except UsageError as exc:
+        report.skipped.append((qid, method, str(exc)))
+        return
+    trace = trace_from_dict(dict(record["trace"]))
+    if any(r.role == "cml" for r in llm_requests(trace)):
+        reason = "CML run on the local token engine: replay serves LLM.stream requests only"
+        report.skipped.append((qid, method, reason))
+        return
+    bench = ctx.resolve(str(record.get("benchmark")))
+    question = _question(ctx, bench, qid)
+    if question is None:
+        report.skipped.append((qid, method, "question not in the benchmark's data"))
+        return
+    llm = ReplayLLM(
+        recorded,
+        ctx.speed,
+        model=str((record.get("config") or {}).get("model") or "replay"),
+        question_id=qid,
+        method=method,
+    )
+    new: list[dict[str, Any]] = []
+    written = await run_benchmark(
+        _run_config(ctx, bench, record), [question], llm, target, on_record=new.append
+    )
+    report.divergences.extend(llm.divergences)
+    report.divergences.extend(llm.missing())
+    report.written += written
+    for item in new:
+        if isinstance(item.get("trace"), dict):
+            report.divergences.extend(llm.role_divergences(trace_from_dict(item["trace"])))
+        report.recorded_latency[method].append(float(record.get("latency") or 0.0))
+        report.replayed_latency[method].append(float(item.get("latency") or 0.0))
+        if on_record:
+            on_record(item)
