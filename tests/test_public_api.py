@@ -9,6 +9,8 @@ EXPECTED = {
     "Tool", "tool", "Plan", "Task", "TaskId", "Ref", "Template", "PlanParser", "parse_plan",
     "Scheduler", "Outcome", "Succeeded", "Failed", "Cancelled", "Skipped",
     "run_plan", "ExecutionLimits", "ExecutionReport", "TaskRecord",
+    # tool sources
+    "mcp_stdio_tools", "mcp_http_tools", "langchain_tools",
     # agents
     "Agent", "RunResult", "LLMCompiler", "ReAct", "AsyncLM", "SyncCalling",
     # models
@@ -20,6 +22,7 @@ EXPECTED = {
     "InterlaceError", "UsageError", "PlanError", "PlanParseError", "PlanValidationError",
     "UnknownToolError", "DanglingReferenceError", "DuplicateTaskError", "CycleError",
     "ArityError", "ToolError", "ToolArgumentError", "ToolExecutionError", "ToolTimeoutError",
+    "ToolSourceError",
     "LLMError", "LLMConnectionError", "LLMAuthenticationError", "LLMModelNotFoundError",
     "LLMContextOverflowError", "LLMRateLimitError", "CMLError", "DataError",
     "DatasetNotFoundError", "ChecksumError", "NetworkUnavailableError",

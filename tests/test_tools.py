@@ -194,3 +194,122 @@ def test_find_tool_folds_case_only_when_unambiguous() -> None:
     assert find_tool({"search": one}, "lookup") is None
     other = Tool.from_function(search, name="SEARCH")
     assert find_tool({"search": one, "SEARCH": other}, "Search") is None
+
+
+# --------------------------------------------------------------------------- schemas in and out
+
+WEATHER = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "description": "city name"},
+        "unit": {"type": "string", "enum": ["C", "F"], "default": "C"},
+        "days": {"type": "integer"},
+        "hours": {"type": "array", "items": {"type": "integer"}},
+        "note": {"type": ["string", "null"]},
+    },
+    "required": ["days", "city"],
+}
+
+
+def weather(**kwargs: object) -> str:
+    """A **kwargs wrapper, as generated clients and proxies are."""
+    return ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
+
+
+def test_from_schema_keeps_the_schema_and_orders_required_first() -> None:
+    t = Tool.from_schema("weather", "Forecast for a city.", WEATHER, weather)
+    assert t.parameters == WEATHER and t.parameters is not WEATHER  # a copy, verbatim
+    assert list(t.signature.parameters) == ["city", "days", "unit", "hours", "note"]
+    assert t.render().startswith("weather(city: str, days: int, unit: Literal['C', 'F'] = 'C'")
+    assert t.openai_schema() == {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "Forecast for a city.",
+            "parameters": WEATHER,
+        },
+    }
+    t.openai_schema()["function"]["parameters"]["properties"].clear()
+    assert t.parameters["properties"]  # the copy handed out is not the tool's own
+
+
+@pytest.mark.anyio
+async def test_from_schema_validates_and_calls_with_keywords_only() -> None:
+    t = Tool.from_schema("weather", "Forecast.", WEATHER, weather)
+    assert await t.invoke(("Oslo", "3"), {"hours": ["1", 2]}) == "city=Oslo,days=3,hours=[1, 2]"
+    assert await t.invoke(("Oslo", 1), {"note": None}) == "city=Oslo,days=1,note=None"
+    with pytest.raises(ToolArgumentError, match="unit"):
+        await t.invoke(("Oslo", 1), {"unit": "K"})
+    with pytest.raises(ToolArgumentError, match="days"):
+        await t.invoke(("Oslo", "many"), {})
+    with pytest.raises(ArityError, match="city"):
+        await t.invoke((), {"days": 1})
+
+
+def test_from_schema_rejects_what_cannot_be_a_signature() -> None:
+    with pytest.raises(UsageError, match="object"):
+        Tool.from_schema("x", "", {"type": "array"}, weather)
+    with pytest.raises(UsageError, match="'from'"):
+        Tool.from_schema("x", "", {"type": "object", "properties": {"from": {}}}, weather)
+    with pytest.raises(UsageError, match="identifier"):
+        Tool.from_schema("get-x", "", {"type": "object"}, weather)
+    assert Tool.from_schema("x", "", {"type": "object"}, weather).parameters == {
+        "type": "object",
+        "properties": {},
+    }
+
+
+def test_a_decorated_function_stays_callable_as_itself() -> None:
+    @tool
+    def double(x: int) -> int:
+        """Twice x."""
+        return 2 * x
+
+    assert double(4) == 8 and double(x="ab") == "abab"  # plain call: no validation
+    assert isinstance(double, Tool) and double.name == "double"
+    assert Tool.from_function(double) is not None
+    renamed = Tool.from_function(double, name="twice", timeout=2.0)
+    assert (renamed.name, renamed.timeout, renamed.parameters) == (
+        "twice",
+        2.0,
+        double.parameters,
+    )
+
+
+@pytest.mark.anyio
+async def test_wrapped_keeps_name_and_schema_for_a_kwargs_wrapper() -> None:
+    t = Tool.from_schema("weather", "Forecast.", WEATHER, weather)
+    seen: list[dict[str, object]] = []
+
+    async def logged(**kwargs: object) -> str:
+        seen.append(kwargs)
+        return weather(**kwargs)
+
+    w = t.wrapped(logged)
+    assert (w.name, w.parameters, w.render()) == (t.name, t.parameters, t.render())
+    assert await w.invoke(("Rome", 2), {}) == "city=Rome,days=2"
+    assert seen == [{"city": "Rome", "days": 2}]
+
+
+def test_a_parameter_called_title_keeps_its_schema() -> None:
+    def note(title: str, body: str = "") -> str:
+        return title + body
+
+    schema = Tool.from_function(note).parameters
+    assert schema["properties"]["title"] == {"type": "string"}
+    assert "title" not in schema["properties"]["body"]  # pydantic's own titles still go
+
+
+@pytest.mark.anyio
+async def test_wrapped_with_an_async_functools_wrapper_of_a_sync_function_is_awaited() -> None:
+    import functools
+
+    def plain(x: int) -> int:
+        """Plain."""
+        return x + 1
+
+    @functools.wraps(plain)  # __wrapped__ leads to the sync function
+    async def wrapper(*args: object, **kwargs: object) -> object:
+        return plain(*args, **kwargs)  # type: ignore[arg-type]
+
+    assert await Tool.from_function(plain).wrapped(wrapper).invoke((1,), {}) == 2

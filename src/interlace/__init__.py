@@ -27,11 +27,14 @@ from interlace._errors import (
     ToolArgumentError,
     ToolError,
     ToolExecutionError,
+    ToolSourceError,
     ToolTimeoutError,
     UnknownToolError,
     UsageError,
 )
 from interlace._executor import ExecutionLimits, ExecutionReport, TaskRecord, run_plan
+from interlace._langchain import langchain_tools
+from interlace._mcp import mcp_http_tools, mcp_stdio_tools
 from interlace._plan import Plan, Ref, Task, TaskId, Template
 from interlace._planner import PlanParser, parse_plan
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
@@ -105,13 +108,17 @@ __all__ = [
     "ToolArgumentError",
     "ToolError",
     "ToolExecutionError",
+    "ToolSourceError",
     "ToolTimeoutError",
     "Trace",
     "UnknownToolError",
     "Usage",
     "UsageError",
     "__version__",
+    "langchain_tools",
     "load_llm",
+    "mcp_http_tools",
+    "mcp_stdio_tools",
     "parse_plan",
     "run_plan",
     "tool",

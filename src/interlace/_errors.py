@@ -16,7 +16,8 @@
     │   ├── ToolArgumentError       an argument does not fit the tool's schema
     │   │   └── ExpressionError     the math tool's expression is not plain arithmetic
     │   ├── ToolExecutionError      the tool raised (the original is ``__cause__``)
-    │   └── ToolTimeoutError        the tool ran longer than its timeout
+    │   ├── ToolTimeoutError        the tool ran longer than its timeout
+    │   └── ToolSourceError         tools could not be loaded (MCP server down, bad listing)
     ├── LLMError                    the language model backend failed
     │   ├── LLMConnectionError      could not reach the server / network down
     │   ├── LLMAuthenticationError  the key was refused
@@ -100,6 +101,11 @@ class ToolExecutionError(ToolError):
 
 class ToolTimeoutError(ToolError):
     """Raised when a tool call exceeds its timeout (seconds)."""
+
+
+class ToolSourceError(ToolError):
+    """Raised when the tools of a source cannot be loaded: an MCP server that does not start,
+    cannot be reached or sends a listing we cannot use. The source's fault, not the caller's."""
 
 
 class LLMError(InterlaceError):

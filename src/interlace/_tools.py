@@ -16,8 +16,12 @@ exceeded timeout becomes :class:`~interlace.ToolTimeoutError`.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import inspect
+import keyword
+import operator
 import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -90,10 +94,20 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _strip_titles(schema: Any) -> Any:
-    """Remove pydantic's auto-generated ``title`` keys (noise in a prompt)."""
+_NAME_MAPS = frozenset({"properties", "$defs", "definitions"})  # keys are names, not keywords
+
+
+def _strip_titles(schema: Any, *, names: bool = False) -> Any:
+    """Remove pydantic's auto-generated ``title`` keys (noise in a prompt).
+
+    A parameter that is called ``title`` (a key of ``properties``) stays.
+    """
     if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
+        if names:
+            return {k: _strip_titles(v) for k, v in schema.items()}
+        return {
+            k: _strip_titles(v, names=k in _NAME_MAPS) for k, v in schema.items() if k != "title"
+        }
     if isinstance(schema, list):
         return [_strip_titles(v) for v in schema]
     return schema
@@ -151,6 +165,17 @@ class Tool:
             UsageError: ``fn`` is not callable, the name is not an identifier, or a type hint
                 cannot be turned into a schema.
         """
+        if isinstance(fn, Tool):  # already a tool (e.g. made with @tool): keep its schema
+            changes: dict[str, Any] = {
+                "name": name,
+                "description": description,
+                "timeout": timeout,
+            }
+            if examples:
+                changes["examples"] = tuple(examples)
+            if name is not None and not name.isidentifier():
+                raise UsageError(f"tool name must be an identifier, got {name!r}")
+            return dataclasses.replace(fn, **{k: v for k, v in changes.items() if v is not None})
         if not callable(fn):
             raise UsageError(f"Tool.from_function expects a function, got {fn!r}")
         tool_name: str = name or str(getattr(fn, "__name__", ""))
@@ -176,6 +201,100 @@ class Tool:
             _is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
             **_fast_path(signature),
         )
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        fn: Callable[..., Any],
+        *,
+        timeout: float | None = None,
+        examples: Sequence[str] = (),
+    ) -> Tool:
+        """A tool whose arguments are given by a JSON Schema, not by ``fn``'s signature.
+
+        This is the shape of OpenAI-style function calling (``{"type": "object",
+        "properties": ..., "required": [...]}``), of MCP tool listings and of LangChain tools.
+        ``fn`` is called with keyword arguments only (``fn(**kwargs)``), those the planner gave:
+        defaults of optional parameters are not filled in. The schema is kept verbatim
+        (:attr:`parameters`, :meth:`openai_schema`); the signature the planner sees lists the
+        required properties first, then the optional ones, each in schema order, so a positional
+        call binds to them in that order. Values are checked and converted as for
+        :meth:`from_function`: ``string``, ``integer``, ``number``, ``boolean``, ``array``
+        (with ``items``), ``object``, ``null``, ``enum``, ``anyOf``/``oneOf`` and type lists;
+        anything else accepts any value.
+
+        Args:
+            name: the tool name the planner writes (an identifier).
+            description: one paragraph for the planner.
+            parameters: JSON Schema of the arguments, an ``object`` with ``properties``.
+            fn: sync or async callable taking the properties as keyword arguments (a
+                ``**kwargs`` wrapper is fine: the schema, not its signature, is used).
+            timeout: seconds a call may take (``None``: the run's default applies).
+            examples: in-context example plan lines for the planner prompt.
+
+        Raises:
+            UsageError: ``fn`` is not callable, the name or a property name is not an
+                identifier, or ``parameters`` is not an object schema.
+        """
+        if not callable(fn):
+            raise UsageError(f"Tool.from_schema expects a callable fn, got {fn!r}")
+        if not name.isidentifier():
+            raise UsageError(f"tool name must be an identifier, got {name!r}")
+        schema = _object_schema(name, parameters)
+        signature = _schema_signature(name, schema)
+        docs = {
+            key: str(prop.get("description", ""))
+            for key, prop in schema["properties"].items()
+            if isinstance(prop, Mapping) and prop.get("description")
+        }
+        return cls(
+            fn=fn,
+            name=name,
+            description=description,
+            parameters=schema,
+            signature=signature,
+            examples=tuple(examples),
+            timeout=timeout,
+            _model=_argument_model(name, signature, docs),
+            _is_async=_is_coroutine_function(fn),
+            **_fast_path(signature),
+        )
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool in OpenAI's function-calling format (what ``tools=[...]`` takes).
+
+        Returns:
+            ``{"type": "function", "function": {"name", "description", "parameters"}}``, a
+            fresh copy (changing it does not change the tool).
+        """
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": copy.deepcopy(dict(self.parameters)),
+            },
+        }
+
+    def wrapped(self, fn: Callable[..., Any]) -> Tool:
+        """The same tool (name, description, schema, timeout) calling ``fn`` instead.
+
+        For wrappers that log, delay or meter calls: ``fn`` takes the arguments the original
+        function takes. The schema is not derived again, so a wrapper with a ``**kwargs``
+        signature keeps it.
+        """
+        return dataclasses.replace(self, fn=fn, _is_async=_is_coroutine_function(fn))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the wrapped function directly, as if it were not a tool.
+
+        ``@tool`` leaves a function usable as before: no validation, no worker thread, no
+        timeout (an async function returns its coroutine). Runs use :meth:`invoke`.
+        """
+        return self.fn(*args, **kwargs)
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Bind positional and keyword arguments to the signature (no type checks).
@@ -368,6 +487,93 @@ def _argument_model(
         )
     except (pydantic.PydanticUserError, TypeError) as exc:
         raise UsageError(f"cannot build an argument schema for tool {tool_name!r}: {exc}") from exc
+
+
+def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` gives an awaitable: it is async, or wraps an async function.
+
+    An async wrapper made with ``functools.wraps`` around a sync function is async although
+    ``inspect.unwrap`` leads to the sync one; a sync wrapper around an async one returns its
+    coroutine.
+    """
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn))
+
+
+_JSON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "null": type(None),
+    "object": dict[str, Any],
+}
+
+
+def _object_schema(tool_name: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``parameters`` checked to be an object schema, with ``properties`` present."""
+    if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+        raise UsageError(
+            f"tool {tool_name!r}: parameters must be a JSON Schema object "
+            f'({{"type": "object", "properties": {{...}}}}), got {parameters!r}'
+        )
+    schema = copy.deepcopy(dict(parameters))
+    properties = schema.setdefault("properties", {})
+    if not isinstance(properties, Mapping):
+        raise UsageError(f"tool {tool_name!r}: 'properties' must be an object, got {properties!r}")
+    return schema
+
+
+def _schema_signature(tool_name: str, schema: Mapping[str, Any]) -> inspect.Signature:
+    """Parameters for the schema's properties: required ones first, then optional ones."""
+    properties: Mapping[str, Any] = schema["properties"]
+    required = [key for key in properties if key in set(schema.get("required", ()))]
+    optional = [key for key in properties if key not in required]
+    params = []
+    for key in required + optional:
+        if not key.isidentifier() or keyword.iskeyword(key):
+            raise UsageError(
+                f"tool {tool_name!r}: property {key!r} is not a Python identifier, so a plan "
+                "cannot pass it as a keyword argument"
+            )
+        prop = properties[key] if isinstance(properties[key], Mapping) else {}
+        default = inspect.Parameter.empty if key in required else prop.get("default")
+        params.append(
+            inspect.Parameter(
+                key,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=default,
+                annotation=_schema_annotation(prop),
+            )
+        )
+    return inspect.Signature(params, return_annotation=Any)
+
+
+def _schema_annotation(prop: Mapping[str, Any]) -> Any:
+    """The type hint that validates values of the JSON Schema ``prop`` (``Any`` if unknown)."""
+    if "enum" in prop and isinstance(prop["enum"], list) and prop["enum"]:
+        values = prop["enum"]
+        if all(isinstance(v, str | int | float | bool) or v is None for v in values):
+            return typing.Literal[tuple(values)]
+    for key in ("anyOf", "oneOf"):
+        options = prop.get(key)
+        if isinstance(options, list) and options:
+            alternatives = [
+                _schema_annotation(o) if isinstance(o, Mapping) else Any for o in options
+            ]
+            return _union(alternatives)
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        return _union([_schema_annotation({**prop, "type": k}) for k in kind])
+    if kind == "array":
+        items = prop.get("items")
+        return list[_schema_annotation(items) if isinstance(items, Mapping) else Any]  # type: ignore[misc]
+    return _JSON_TYPES.get(kind, Any) if isinstance(kind, str) else Any
+
+
+def _union(annotations: list[Any]) -> Any:
+    if any(a is Any for a in annotations):
+        return Any
+    return functools.reduce(operator.or_, annotations)
 
 
 @overload
