@@ -23,7 +23,8 @@
     │   ├── LLMAuthenticationError  the key was refused
     │   ├── LLMModelNotFoundError   the server does not know the model / no such GGUF
     │   ├── LLMContextOverflowError the prompt does not fit the context window
-    │   └── LLMRateLimitError       still rate-limited after the retries
+    │   ├── LLMRateLimitError       still rate-limited after the retries
+    │   └── LLMResponseError        the server's reply breaks the protocol (malformed stream)
     ├── CMLError                    a CML block (AsyncLM) is malformed
     └── DataError                   benchmark data missing, corrupt or unreachable
         ├── DatasetNotFoundError    the file is not in the data directory
@@ -130,6 +131,11 @@ class LLMContextOverflowError(LLMError):
 
 class LLMRateLimitError(LLMError):
     """Raised when the backend still answers 429 after the retries."""
+
+
+class LLMResponseError(LLMError):
+    """Raised while reading a reply that breaks the protocol: a stream chunk that is not JSON,
+    not an object, or lacks the fields of a chat completion chunk. The server's fault."""
 
 
 class CMLError(InterlaceError):

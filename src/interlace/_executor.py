@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -36,18 +36,24 @@ from interlace._errors import (
     PlanValidationError,
     ToolError,
     ToolExecutionError,
+    ToolTimeoutError,
     UsageError,
 )
 from interlace._plan import Ref, Task, TaskId, Template, bind_task
 from interlace._planner import EndOfPlan, JoinParsed, LineError, PlanEvent, TaskParsed
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
+from interlace._tools import Invocable, Tool, execution_error
 from interlace.llm._base import now
 from interlace.trace._spans import Span, Trace
 
-if TYPE_CHECKING:
-    from interlace._tools import Tool
-
-__all__ = ["ExecutionLimits", "ExecutionReport", "TaskRecord", "resolve_arguments", "run_plan"]
+__all__ = [
+    "ExecutionLimits",
+    "ExecutionReport",
+    "TaskRecord",
+    "invoke_tool",
+    "resolve_arguments",
+    "run_plan",
+]
 
 _OUTCOME_NAMES: dict[type, str] = {
     Succeeded: "succeeded",
@@ -156,6 +162,54 @@ def resolve_arguments(value: Any, values: Mapping[TaskId, Any]) -> Any:
     return value
 
 
+async def invoke_tool(
+    tool: Tool | Invocable,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 - enforced with a cancel scope
+) -> Succeeded | Failed:
+    """Call ``tool`` and turn whatever happens into an outcome: the one invocation path of
+    plan tasks, CML calls and ReAct actions (DESIGN.md, "One runtime").
+
+    Any ``Exception`` the tool raises becomes a :class:`~interlace.ToolExecutionError` (the
+    original as ``__cause__``); argument problems stay :class:`~interlace.ArityError` /
+    :class:`~interlace.ToolArgumentError`; an exceeded limit is a
+    :class:`~interlace.ToolTimeoutError`. Cancellation of the caller is not an outcome: it
+    propagates.
+
+    Args:
+        tool: a :class:`Tool` (its sync functions run in worker threads) or any
+            :class:`Invocable`.
+        args: positional argument values.
+        kwargs: keyword argument values.
+        timeout: seconds the call may take when the tool sets no ``timeout`` of its own
+            (``None``: no limit).
+
+    Returns:
+        ``Succeeded(value)`` or ``Failed(error)``; never raises on a tool's behalf.
+    """
+    if isinstance(tool, Tool):
+        limit = tool.timeout if tool.timeout is not None else timeout
+        try:
+            return Succeeded(value=await tool.invoke(args, kwargs, timeout=limit))
+        except (ToolError, ArityError) as exc:
+            return Failed(error=exc)
+        except Exception as exc:  # outside the function itself (validation); still an outcome
+            return Failed(error=execution_error(tool.name, exc))
+    deadline = anyio.current_time() + timeout if timeout is not None else float("inf")
+    with anyio.CancelScope(deadline=deadline) as scope:
+        try:
+            return Succeeded(value=await tool.invoke(args, kwargs))
+        except (ToolError, ArityError) as exc:
+            return Failed(error=exc)
+        except Exception as exc:
+            return Failed(error=execution_error(tool.name, exc))
+    if scope.cancelled_caught:
+        return Failed(error=ToolTimeoutError(f"tool {tool.name!r} timed out after {timeout} s"))
+    raise AssertionError("unreachable: the call neither returned nor timed out")
+
+
 class _Run:
     """State of one :func:`run_plan` call."""
 
@@ -258,22 +312,22 @@ class _Run:
 
     async def call(self, task: Task) -> Outcome:
         tool = self.tools[task.tool]
-        timeout = tool.timeout if tool.timeout is not None else self.limits.default_timeout
-        try:
-            if task.deps:
+        if task.deps:
+            try:
                 args = resolve_arguments(task.args, self.values)
                 kwargs = resolve_arguments(dict(task.kwargs), self.values)
-            else:
-                args, kwargs = task.args, task.kwargs
-            value = await tool.invoke(args, kwargs, timeout=timeout)
-        except (ToolError, ArityError) as exc:
-            return Failed(error=exc)
-        except Exception as exc:  # a bug outside the tool; still never crash the run
-            error = ToolExecutionError(f"task {task.id} could not run: {exc!r}")
-            error.__cause__ = exc
-            return Failed(error=error)
-        self.values[task.id] = value
-        return Succeeded(value=value)
+            except Exception as exc:  # e.g. a value whose __str__ raises in a Template
+                error = ToolExecutionError(
+                    f"task {task.id}: cannot resolve its references: {exc!r}"
+                )
+                error.__cause__ = exc
+                return Failed(error=error)
+        else:
+            args, kwargs = task.args, task.kwargs
+        outcome = await invoke_tool(tool, args, kwargs, timeout=self.limits.default_timeout)
+        if isinstance(outcome, Succeeded):
+            self.values[task.id] = outcome.value
+        return outcome
 
     def finish(self, task: Task, outcome: Outcome) -> None:
         self.active -= 1

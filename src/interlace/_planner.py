@@ -180,7 +180,8 @@ class _Converter:
 def _parse_call(
     body: str, earlier: set[int], own_id: int
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-    """Parse ``tool(args)``; raises ValueError/SyntaxError/PlanError on anything else."""
+    """Parse ``tool(args)``; raises (SyntaxError, ValueError, TypeError for an unhashable dict
+    key or set item, RecursionError, ...) on anything else: the caller turns it into a LineError."""
     source = _REF_TOKEN.sub(_to_placeholder, body.rstrip().rstrip(";"))
     tree = ast.parse(source, mode="eval")
     call = tree.body
@@ -302,8 +303,10 @@ class PlanParser:
         thought, self._thought = self._thought, None
         try:
             name, args, kwargs = _parse_call(body, earlier, task_id)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, PlanError) as exc:
-            detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        except Exception as exc:  # model output: any failure is this line's error, never feed's
+            detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, ValueError | PlanError):
+                detail = str(exc)
             error = PlanParseError(
                 f"task {task_id}: cannot parse {body.strip()!r}: {detail}",
                 line=raw,

@@ -12,6 +12,10 @@ becomes ``3``; ``3`` for a ``float`` becomes ``3.0``), anything else is a
 functions run in a worker thread (``anyio.to_thread``) so the event loop is never blocked;
 exceptions become :class:`~interlace.ToolExecutionError` (original as ``__cause__``) and an
 exceeded timeout becomes :class:`~interlace.ToolTimeoutError`.
+
+:func:`interlace._executor.invoke_tool` is the one invocation path of the runtime: plan tasks,
+CML calls and ReAct actions all call their tools through it, and get an outcome
+(``Succeeded``/``Failed``) back whatever the tool does.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import anyio
 import anyio.to_thread
@@ -40,7 +44,7 @@ from interlace._errors import (
     UsageError,
 )
 
-__all__ = ["Tool", "find_tool", "tool"]
+__all__ = ["Invocable", "Tool", "find_tool", "tool"]
 
 _T = TypeVar("_T")
 
@@ -409,8 +413,7 @@ class Tool:
             call = functools.partial(self.fn, *args, **kwargs)
             return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except Exception as exc:
-            message = f"tool {self.name!r} raised {type(exc).__name__}: {exc}"
-            raise ToolExecutionError(message) from exc
+            raise execution_error(self.name, exc) from exc
 
     def _argument_error(self, exc: pydantic.ValidationError) -> ToolArgumentError:
         first = exc.errors()[0]
@@ -632,3 +635,31 @@ def find_tool(tools: Mapping[str, _T], name: str) -> tuple[str, _T] | None:
         return name, exact
     folded = [(key, t) for key, t in tools.items() if key.casefold() == name.casefold()]
     return folded[0] if len(folded) == 1 else None
+
+
+class Invocable(Protocol):
+    """Anything the runtime can call as a tool: a name and ``async invoke(args, kwargs)``.
+
+    :class:`Tool` fits; so do benchmark stand-ins such as BFCL's functions. The runtime calls
+    ``invoke`` only through :func:`interlace._executor.invoke_tool`, the one place where a
+    tool's exceptions and timeouts become outcomes.
+    """
+
+    name: str
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any: ...
+
+
+def execution_error(name: str, exc: Exception) -> ToolExecutionError:
+    """The :class:`~interlace.ToolExecutionError` for tool ``name`` raising ``exc`` (its cause)."""
+    error = ToolExecutionError(f"tool {name!r} raised {type(exc).__name__}: {safe_str(exc)}")
+    error.__cause__ = exc
+    return error
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, or a placeholder when its ``__str__`` raises (model-made values)."""
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"

@@ -137,11 +137,11 @@ def parse_joiner_output(text: str) -> JoinDecision | None:
             if action is None:
                 continue
             kind = action.name.lower()
-            text = finish_argument(action.argument) if kind == "finish" else action.argument
-            if kind == "finish" and text:
-                return JoinDecision(kind="finish", thought=thought, text=text)
+            if kind == "finish" and (answer := finish_argument(action.argument)):
+                return JoinDecision(kind="finish", thought=thought, text=answer)
             if kind == "replan":
-                return JoinDecision(kind="replan", thought=thought, text=strip_quotes(text))
+                reason = strip_quotes(action.argument)
+                return JoinDecision(kind="replan", thought=thought, text=reason)
     return None
 
 

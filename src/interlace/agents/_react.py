@@ -16,7 +16,7 @@ import ast
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from interlace._errors import PlanValidationError, ToolError, UsageError
+from interlace._errors import UsageError
 from interlace._tools import Tool, find_tool
 from interlace.agents._common import RunMeter, clip, with_stop
 from interlace.agents._parse import (
@@ -181,15 +181,19 @@ class ReAct:
     ) -> str:
         meter.tool_calls += 1
         timeout = tool.timeout if tool.timeout is not None else self.tool_timeout
+        from interlace._executor import invoke_tool  # the one invocation path (any exception)
+        from interlace._scheduler import Failed
+        from interlace._tools import safe_str
+
         with meter.trace.span("tool", tool.name, task_id=step) as attrs:
-            try:
-                value = await tool.invoke(args, kwargs, timeout=timeout)
-            except (ToolError, PlanValidationError) as exc:
+            outcome = await invoke_tool(tool, args, kwargs, timeout=timeout)
+            if isinstance(outcome, Failed):
+                error = outcome.error
                 attrs["outcome"] = "failed"
-                meter.errors.append(f"step {step}: {tool.name} failed: {exc}")
-                return f"Error: {type(exc).__name__}: {exc}"
+                meter.errors.append(f"step {step}: {tool.name} failed: {safe_str(error)}")
+                return f"Error: {type(error).__name__}: {safe_str(error)}"
             attrs["outcome"] = "succeeded"
-        return clip(str(value))
+        return clip(safe_str(outcome.value))
 
     async def _force_finish(
         self, meter: RunMeter, messages: list[Message], steps: list[dict[str, str]], reason: str

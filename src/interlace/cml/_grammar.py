@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
-from interlace._errors import CMLError
+from interlace._errors import CMLError, InterlaceError
 
 CallId = NewType("CallId", str)
 
@@ -174,12 +174,46 @@ def parse_call_body(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
             ``{"name": "fn", "arguments": {"x": "a"}}`` (JSON).
 
     Raises:
-        CMLError: the body is neither form, or an argument is not a literal.
+        CMLError: the body is neither form, an argument is not a literal, the arguments nest
+            deeper than :data:`MAX_DEPTH`, or the text cannot be read (e.g. a lone surrogate).
     """
     text = body.strip()
-    if text.startswith("{"):
-        return _parse_json(text)
-    return _parse_python(text)
+    try:
+        name, args, kwargs = _parse_json(text) if text.startswith("{") else _parse_python(text)
+    except CMLError:
+        raise
+    except (RecursionError, MemoryError) as exc:
+        raise CMLError(f"call body nests too deeply: {_clip(text)!r}") from exc
+    except ValueError as exc:  # includes UnicodeEncodeError: a lone surrogate in the source
+        raise CMLError(f"call body cannot be read ({type(exc).__name__}): {_clip(text)!r}") from exc
+    if _too_deep([args, kwargs], MAX_DEPTH):
+        raise CMLError(f"call arguments nest deeper than {MAX_DEPTH} levels: {_clip(text)!r}")
+    return name, args, kwargs
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of lists/dicts/tuples allowed in call arguments (deeper is a CMLError)."""
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether containers in ``value`` nest deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple | set | frozenset):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def split_block(text: str) -> tuple[str, str, str]:
@@ -231,13 +265,40 @@ def format_call(call_id: str, name: str, args: Sequence[Any] = (), **kwargs: Any
 
 
 def render_value(value: Any) -> str:
-    """Render a call result as interrupt text: strings as is, everything else as JSON or repr."""
+    """Render a call result as interrupt text: strings as is, everything else as JSON or repr.
+
+    Never raises: a value that cannot be rendered (its ``__repr__`` raises, it nests too deep)
+    becomes a short placeholder naming its type. Lone surrogates are replaced by ``?`` so the
+    text is valid UTF-8 for the tokenizer.
+    """
     if isinstance(value, str):
-        return value
+        return _valid_utf8(value)
     try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        return repr(value)
+        return _valid_utf8(json.dumps(value, ensure_ascii=False, default=repr))
+    except Exception:
+        pass
+    try:
+        return _valid_utf8(repr(value))
+    except Exception as exc:
+        return f"<{type(value).__name__} value: cannot be rendered ({type(exc).__name__})>"
+
+
+def render_error(error: InterlaceError) -> str:
+    """Interrupt text for a failed call: ``error: <ErrorType>: <message>`` (the model reads why)."""
+    try:
+        message = str(error)
+    except Exception:
+        message = "(no message)"
+    return _valid_utf8(f"error: {type(error).__name__}: {message}")
+
+
+def _valid_utf8(text: str) -> str:
+    """``text`` with lone surrogates (not encodable as UTF-8) replaced by ``?``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
 
 
 def truncate(text: str, max_tokens: int | None, count: Callable[[str], int] | None = None) -> str:

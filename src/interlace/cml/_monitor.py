@@ -214,6 +214,10 @@ class TokenMonitor:
                 event = CallEvent(call=parse_call(raw))
             except CMLError as exc:
                 event = BlockError(error=exc, text=raw)
+            except Exception as exc:  # model output never escapes the monitor untyped
+                err = CMLError(f"cannot read the block ({type(exc).__name__}): {raw[:120]!r}")
+                err.__cause__ = exc
+                event = BlockError(error=err, text=raw)
         self._events.append(event)
 
     def _flush_text(self) -> None:

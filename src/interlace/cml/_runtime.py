@@ -40,9 +40,12 @@ from typing import Any, Literal, Protocol
 import anyio
 import anyio.abc
 
-from interlace._errors import InterlaceError
+from interlace._errors import UnknownToolError
+from interlace._executor import invoke_tool
+from interlace._scheduler import Failed, Succeeded
+from interlace._tools import Invocable as Invocable  # re-exported: agents import it here
 from interlace._tools import find_tool
-from interlace.cml._grammar import CALL, END, HEAD, Call, is_call_id, render_value
+from interlace.cml._grammar import CALL, END, HEAD, Call, is_call_id, render_error, render_value
 from interlace.cml._interrupts import CallResult, InterruptManager
 from interlace.cml._monitor import (
     BlockError,
@@ -66,14 +69,6 @@ from interlace.trace._spans import Span, Trace
 
 Policy = Literal["sync", "sync-parallel", "async"]
 RepeatPolicy = Literal["end", "allow"]
-
-
-class Invocable(Protocol):
-    """What the loop needs from a tool (``interlace.Tool`` fits)."""
-
-    name: str
-
-    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any: ...
 
 
 class Decoder(Protocol):
@@ -240,7 +235,9 @@ class CallRecord:
     """One call the model made, with its measured times (monotonic seconds).
 
     ``gen_start``..``gen_end`` is the decode time spent writing the call (from the previous call,
-    wait or injection), ``start``..``end`` its execution.
+    wait or injection), ``start``..``end`` its execution. ``outcome`` is the typed result once
+    the call ended (``Failed.error`` says why: unknown function, arguments, raised, timed out);
+    ``ok`` and ``value`` (the interrupt text) are derived from it.
     """
 
     call: Call
@@ -250,6 +247,7 @@ class CallRecord:
     end: float | None = None
     ok: bool | None = None
     value: str = ""
+    outcome: Succeeded | Failed | None = None
 
 
 @dataclass(kw_only=True)
@@ -425,20 +423,21 @@ class CMLLoop:
         self._tg.start_soon(self._execute, record)
 
     async def _execute(self, record: CallRecord) -> None:
+        """Run one call through the executor's invocation path; its outcome becomes the
+        record's fields and one interrupt (any tool exception is a failed call, never a crash)."""
         call = record.call
         record.start = now()
         found = find_tool(self.tools, call.name)
-        tool = None if found is None else found[1]
-        try:
-            if tool is None:
-                raise LookupError(f"unknown function {call.name!r}")
-            with anyio.fail_after(self.timeout):
-                value = await tool.invoke(call.args, call.kwargs)
-            record.ok, record.value = True, render_value(value)
-        except TimeoutError:
-            record.ok, record.value = False, f"error: timed out after {self.timeout} s"
-        except (InterlaceError, LookupError, ValueError, TypeError) as exc:
-            record.ok, record.value = False, f"error: {type(exc).__name__}: {exc}"
+        outcome: Succeeded | Failed
+        if found is None:
+            outcome = Failed(error=UnknownToolError(f"unknown function {call.name!r}"))
+        else:
+            outcome = await invoke_tool(found[1], call.args, call.kwargs, timeout=self.timeout)
+        record.outcome = outcome
+        if isinstance(outcome, Succeeded):
+            record.ok, record.value = True, render_value(outcome.value)
+        else:
+            record.ok, record.value = False, render_error(outcome.error)
         record.end = now()
         self.trace.add(
             Span(
@@ -522,5 +521,12 @@ class CMLLoop:
 
 
 def _arguments_key(call: Call) -> str:
-    """A canonical text of a call's arguments (keyword order ignored), for repeat detection."""
-    return json.dumps([list(call.args), dict(call.kwargs)], sort_keys=True, default=repr)
+    """A canonical text of a call's arguments (keyword order ignored), for repeat detection.
+
+    Arguments JSON cannot sort (mixed key types in a nested dict) fall back to ``repr`` with the
+    keywords sorted by name: still deterministic for one run, never an exception.
+    """
+    try:
+        return json.dumps([list(call.args), dict(call.kwargs)], sort_keys=True, default=repr)
+    except Exception:
+        return repr((call.args, sorted(call.kwargs.items(), key=lambda item: item[0])))

@@ -14,6 +14,7 @@ arrives (``interrupt_requests``), so send requests to it one at a time (or start
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -29,6 +30,7 @@ from interlace._errors import (
     LLMError,
     LLMModelNotFoundError,
     LLMRateLimitError,
+    LLMResponseError,
     UsageError,
 )
 from interlace.llm._base import (
@@ -179,11 +181,14 @@ class OpenAICompatLLM(LLM):
         """Stream a chat completion; see :meth:`interlace.llm.LLM.stream`.
 
         Raises:
-            LLMConnectionError: unreachable or timed out after the retries.
+            LLMConnectionError: unreachable or timed out after the retries, or the stream was
+                cut or stalled (no bytes for ``timeout`` seconds) after it started.
             LLMAuthenticationError: 401/403.
             LLMModelNotFoundError: 404 (unknown model or deployment).
             LLMContextOverflowError: the server says the prompt does not fit.
             LLMRateLimitError: still 429 after the retries.
+            LLMResponseError: a stream chunk is not a chat completion chunk (not JSON, not an
+                object, ``choices`` missing or not a list ...).
             LLMError: any other API failure, or an empty stream.
         """
         start = now()
@@ -198,21 +203,17 @@ class OpenAICompatLLM(LLM):
         model = self.model
         chunks = 0
         try:
-            async for chunk in response:
+            async for chunk in _chunks(response, self.model):
                 chunks += 1
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = _usage(chunk.usage)
-                for choice in chunk.choices:
-                    if choice.finish_reason == "length":
-                        finish = "length"
-                    text = choice.delta.content if choice.delta is not None else None
-                    if text:
-                        first = first if first is not None else now()
-                        parts.append(text)
-                        yield TextDelta(text=text)
-        except openai.OpenAIError as exc:
-            raise _typed(exc, self.model) from exc
+                read = _read_chunk(chunk, self.model)
+                model = read.model or model
+                usage = read.usage if read.usage is not None else usage
+                if read.length:
+                    finish = "length"
+                for text in read.texts:
+                    first = first if first is not None else now()
+                    parts.append(text)
+                    yield TextDelta(text=text)
         finally:
             await response.close()
         if chunks == 0:
@@ -246,6 +247,109 @@ class OpenAICompatLLM(LLM):
         if self.extra_body:
             request["extra_body"] = self.extra_body
         return request
+
+
+def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(timeout, transport) exception classes of the HTTP libraries the SDK may stream with:
+    ``httpx`` (openai 1.x) and ``httpx2`` (openai 3.x); the SDK does not wrap errors raised
+    while a stream is read."""
+    timeouts: list[type[Exception]] = []
+    transport: list[type[Exception]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transport.append(module.HTTPError)
+    return tuple(timeouts), tuple(transport)
+
+
+_TIMEOUTS, _TRANSPORT = _http_errors()
+
+
+async def _chunks(response: Any, model: str) -> AsyncIterator[Any]:
+    """The SDK's stream chunks; every failure while reading them is a typed LLMError.
+
+    A failure after the first byte is not retried (the SDK retries requests, not streams).
+    """
+    iterator = aiter(response)
+    while True:
+        try:
+            chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except openai.APITimeoutError as exc:  # the SDK's wrapping of a read timeout
+            message = f"the stream from the server stalled ({model!r}): {exc!r}"
+            raise LLMConnectionError(message) from exc
+        except openai.APIConnectionError as exc:
+            message = f"the stream from the server broke off ({model!r}): {exc!r}"
+            raise LLMConnectionError(message) from exc
+        except openai.OpenAIError as exc:
+            raise _typed(exc, model) from exc
+        except _TIMEOUTS as exc:
+            message = f"the stream from the server stalled ({model!r}): {exc!r}"
+            raise LLMConnectionError(message) from exc
+        except _TRANSPORT as exc:  # cut connection, incomplete chunked body ...
+            message = f"the stream from the server broke off ({model!r}): {exc!r}"
+            raise LLMConnectionError(message) from exc
+        except Exception as exc:  # the SDK's own decoding of a malformed event
+            raise LLMResponseError(
+                f"malformed stream event from the server ({model!r}): {type(exc).__name__}: {exc}"
+            ) from exc
+        yield chunk
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Chunk:
+    """What one stream chunk says: its model, usage, text pieces, and whether it hit the limit."""
+
+    model: str | None
+    usage: Usage | None
+    texts: tuple[str, ...]
+    length: bool
+
+
+def _read_chunk(chunk: Any, model: str) -> _Chunk:
+    """Read one chat completion chunk defensively (servers differ, some break the protocol).
+
+    Raises:
+        LLMResponseError: the chunk is not an object with a list of ``choices`` (``data: 42``,
+            ``"choices": null`` ...) or its fields have the wrong types.
+    """
+    try:
+        choices = chunk.choices
+        if choices is None and getattr(chunk, "usage", None) is not None:
+            choices = []  # a usage-only chunk from a lenient server
+        if not isinstance(choices, list):
+            raise TypeError(f"choices is {type(choices).__name__}, not a list")
+        texts: list[str] = []
+        length = False
+        for choice in choices:
+            if choice.finish_reason == "length":
+                length = True
+            text = choice.delta.content if choice.delta is not None else None
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"delta content is {type(text).__name__}, not a string")
+            if text:
+                texts.append(text)
+        name = chunk.model
+        usage = _usage(chunk.usage) if chunk.usage is not None else None
+    except Exception as exc:
+        raise LLMResponseError(
+            f"malformed stream chunk from the server ({model!r}): {type(exc).__name__}: {exc}; "
+            f"chunk: {_clip(repr(chunk))}"
+        ) from exc
+    return _Chunk(
+        model=name if isinstance(name, str) and name else None,
+        usage=usage,
+        texts=tuple(texts),
+        length=length,
+    )
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _usage(raw: Any) -> Usage:

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interlace._errors import UsageError
+from interlace._errors import ToolArgumentError, UsageError
+from interlace._tools import find_tool
 from interlace.agents._asynclm import AsyncLM
 from interlace.agents._result import Agent, RunResult
 from interlace.agents._sync import SyncCalling
@@ -34,7 +35,9 @@ from interlace.bench.bfcl._data import (
 )
 from interlace.bench.bfcl._tools import (
     BFCLTool,
+    backend_docs,
     backend_instances,
+    check_arguments,
     function_latency,
     hashed_latency,
     multi_step_tools,
@@ -155,7 +158,34 @@ class BFCLBenchmark:
             ]
             return check_parallel(named, question.meta["ground_truth"], question.meta["functions"])
         root = self._root or Path(".")
-        return multi_step_state_matches(root, question.meta["entries"], calls)
+        entries = question.meta["entries"]
+        return multi_step_state_matches(root, entries, accepted_calls(root, entries, calls))
+
+
+def accepted_calls(
+    root: Path, entries: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The calls the run's tools accepted, as they reached the backends: a function of the
+    entries (excluded functions removed; names matched as the run matches them) whose arguments
+    bind to its document. Calls rejected during the run (unknown or excluded function, bad
+    arguments) never touched a backend, so the scorer does not replay them either.
+
+    Returns:
+        ``{"name", "args": [], "arguments"}`` per accepted call, arguments bound by name.
+    """
+    docs = {doc["name"]: doc for entry in entries for doc in backend_docs(root, entry)}
+    accepted = []
+    for call in calls:
+        found = find_tool(docs, str(call.get("name", "")))
+        if found is None:
+            continue
+        name, doc = found
+        try:
+            bound = check_arguments(doc, call.get("args", []), call.get("arguments", {}))
+        except ToolArgumentError:
+            continue
+        accepted.append({"name": name, "args": [], "arguments": bound})
+    return accepted
 
 
 def _replay(instances: Mapping[str, Any], calls: Sequence[Mapping[str, Any]]) -> list[str]:

