@@ -256,7 +256,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("tool calls / question", "tool_calls", ".1f"),
     ("runs with errors", "errors", "d"),
     ("token bound (s)", "token_bound_s", ".2f"),
-    ("token efficiency", "token_efficiency", ".2f"),
+    ("token efficiency (bound/measured)", "token_efficiency", ".2f"),
 )
 _TRACE_ROWS = (
     ("critical path (s)", "critical_path_s", ".2f"),

@@ -201,8 +201,9 @@ class RequestTiming:
 def fit_speed(requests: Iterable[RequestTiming], *, serial: bool = True) -> LLMSpeed:
     """The speed that best explains recorded requests: the ``recorded`` speed of a store.
 
-    ``tpot`` is the median over requests with two or more output tokens of
-    ``(duration - ttft) / (output_tokens - 1)``; ``ttft`` and ``prefill`` come from a least-squares
+    ``tpot`` is the recorded decode time after the first token over the tokens decoded in it
+    (requests with two or more output tokens), so the fitted speed spends as much time decoding
+    as the recording did; ``ttft`` and ``prefill`` come from a least-squares
     line ``ttft_i = ttft + u_i / prefill`` through the requests' measured TTFTs (``u_i`` their
     uncached prompt tokens). A line that does not rise (prompt length does not explain the TTFT)
     gives ``ttft`` = the mean TTFT and a free prefill (1e9 tokens/s); one with a negative
@@ -214,12 +215,9 @@ def fit_speed(requests: Iterable[RequestTiming], *, serial: bool = True) -> LLMS
     rows = [r for r in requests if r.ttft >= 0]
     if not rows:
         raise UsageError("cannot fit an LLM speed: no recorded request has a time to first token")
-    decodes = [
-        (r.duration - r.ttft) / (r.output_tokens - 1)
-        for r in rows
-        if r.output_tokens >= 2 and r.duration >= r.ttft
-    ]
-    tpot = statistics.median(decodes) if decodes else 0.0
+    decoding = [r for r in rows if r.output_tokens >= 2 and r.duration >= r.ttft]
+    steps = sum(r.output_tokens - 1 for r in decoding)
+    tpot = sum(r.duration - r.ttft for r in decoding) / steps if steps else 0.0
     xs = [float(r.uncached_prompt_tokens) for r in rows]
     ys = [r.ttft for r in rows]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
@@ -237,5 +235,7 @@ def fit_speed(requests: Iterable[RequestTiming], *, serial: bool = True) -> LLMS
         tpot=tpot,
         serial=serial,
         name="recorded",
-        source=f"fitted to {len(rows)} recorded requests (least squares on TTFT, median TPOT)",
+        source=(
+            f"fitted to {len(rows)} recorded requests (least squares on TTFT, token-weighted TPOT)"
+        ),
     )
