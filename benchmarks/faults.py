@@ -211,11 +211,19 @@ class Counts:
 
     def note(self, text: str) -> None:
         if len(self.notes) < 20:
-            self.notes.append(text)
+            self.notes.append(text[:2000])
 
     @property
     def clean(self) -> bool:
         return self.hangs == self.untyped == self.lost_outcomes == 0
+
+
+def show(value: object) -> str:
+    """``repr(value)``, or its type when the repr raises (the tools return such values)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} (repr raised)>"
 
 
 def _pick(rng: random.Random) -> str:
@@ -358,14 +366,14 @@ async def one_plan(rng: random.Random, counts: Counts) -> None:
         return  # the injected stream failure, re-raised unchanged: typed
     except Exception as exc:
         counts.untyped += 1
-        counts.note(f"plan raised {type(exc).__name__}: {exc!r}")
+        counts.note(f"plan raised {type(exc).__name__}: {show(exc)}")
         return
     finally:
         release_threads()
     for record in report.records.values():
         if not _typed(record.outcome):
             counts.untyped += 1
-            counts.note(f"untyped outcome {record.outcome!r}")
+            counts.note(f"untyped outcome {show(record.outcome)}")
     # A cancelled run stops reading the plan: lines after that point have no record.
     missing = set() if report.cancelled else expected.keys() - report.records.keys()
     extra = report.records.keys() - expected.keys()
@@ -378,7 +386,7 @@ async def one_plan(rng: random.Random, counts: Counts) -> None:
         record = report.records.get(task_id)
         if record is not None and not _matches(record.outcome, want):
             counts.lost_outcomes += 1
-            counts.note(f"task {task_id}: expected {want}, got {record.outcome!r}")
+            counts.note(f"task {task_id}: expected {want}, got {show(record.outcome)}")
 
 
 # -- CML traces -----------------------------------------------------------------------------------
@@ -557,7 +565,7 @@ async def one_trace(rng: random.Random, counts: Counts) -> None:
         return
     except Exception as exc:
         counts.untyped += 1
-        counts.note(f"trace raised {type(exc).__name__}: {exc!r} ({policy}): {script.text!r}")
+        counts.note(f"trace raised {type(exc).__name__}: {show(exc)} ({policy}): {script.text!r}")
         return
     finally:
         release_threads()
@@ -577,7 +585,7 @@ async def one_trace(rng: random.Random, counts: Counts) -> None:
             counts.untyped += 1
         if not _matches(record.outcome, outcome):
             counts.lost_outcomes += 1
-            counts.note(f"call {record.call.id}: expected {outcome}, got {record.outcome!r}")
+            counts.note(f"call {record.call.id}: expected {outcome}, got {show(record.outcome)}")
         if result.finish == "stop" and f"[INTR] {record.call.id} [HEAD]" not in result.text:
             counts.lost_outcomes += 1
             counts.note(f"call {record.call.id}: its interrupt never reached the model")
