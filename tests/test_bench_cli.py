@@ -17,12 +17,14 @@ runner = CliRunner()
 
 
 def _reply(messages: Any) -> str:
-    system = messages[0].content
-    if system.startswith("You plan"):
-        return '1. search("Scott Derrickson")\n2. search("Ed Wood")\n3. join()\n<END_OF_PLAN>'
-    if system.startswith("You get") or "Observation" in messages[-1].content:
+    system, last = messages[0].content, messages[-1].content
+    if system.startswith("You answer a question by calling tools"):  # ReAct
+        if "Observation" in last:
+            return "Thought: both American.\nAction: Finish(yes)"
+        return 'Thought: look.\nAction: search("Ed Wood")'
+    if system.startswith("You get") or len(messages) > 2:  # LLMCompiler's joiner
         return "Thought: both American.\nAction: Finish(yes)"
-    return 'Thought: look.\nAction: search("Ed Wood")'
+    return '1. search("Scott Derrickson")\n2. search("Ed Wood")\n3. join()\n<END_OF_PLAN>'
 
 
 @pytest.fixture
@@ -79,7 +81,7 @@ def test_bench_rejects_unknown_method_and_benchmark(scripted: None, tmp_path: Pa
     bad = runner.invoke(app, ["bench", "hotpotqa", "--methods", "magic", "--store", store])
     assert bad.exit_code != 0 and "supports compiler, react" in bad.output
     unknown = runner.invoke(app, ["bench", "nosuch", "--store", store])
-    assert unknown.exit_code == 1 and "unknown benchmark" in unknown.output
+    assert unknown.exit_code == 2 and "unknown benchmark" in unknown.output  # misuse
 
 
 def test_bench_missing_data_points_at_fetch(scripted: None, tmp_path: Path) -> None:
@@ -126,7 +128,7 @@ def test_data_list_and_offline_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr("interlace.bench._data.fetch", offline)
     fetched = runner.invoke(app, ["data", "fetch", "movie", "--data-dir", str(tmp_path)])
-    assert fetched.exit_code == 2 and "--data-dir" in fetched.output
+    assert fetched.exit_code == 1 and "--data-dir" in fetched.output  # a data error, not misuse
 
 
 def test_scoring_rules() -> None:

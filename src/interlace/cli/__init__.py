@@ -5,7 +5,11 @@ Each command group lives in its own module and registers itself on :data:`app`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from interlace.cli._common import EXIT_CODES, add_exit_codes
 
 app = typer.Typer(
     name="interlace",
@@ -13,13 +17,37 @@ app = typer.Typer(
         "Fast LLM function calling: LLMCompiler (parallel) and AsyncLM (asynchronous) "
         "on one runtime, with benchmarks you can reproduce on your own model."
     ),
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from interlace import __version__
+
+        typer.echo(f"interlace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 # Command groups register on `app` when imported.
-from interlace.cli import _bench, _models, _replay, _trace  # noqa: E402, F401
+from interlace.cli import _bench, _models, _replay, _sources, _trace  # noqa: E402, F401
+
+add_exit_codes(app)  # after every command group registered
 
 
 def main() -> None:

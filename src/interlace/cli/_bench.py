@@ -7,26 +7,35 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from interlace._errors import InterlaceError, NetworkUnavailableError
+from interlace._errors import InterlaceError
 from interlace.bench import _data
-from interlace.bench._eval import Report, evaluate_files
+from interlace.bench._eval import Report, evaluate_records
 from interlace.bench._latency import Latency
-from interlace.bench._registry import Question, RunOptions, benchmark_names, get_benchmark
+from interlace.bench._registry import Question, RunOptions, benchmark_names
 from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
 from interlace.bench._subsets import select_subset
 from interlace.cli import app
+from interlace.cli._benchmarks import (
+    ExamplesFile,
+    QuestionsFile,
+    Scorer,
+    no_empty_store,
+    pick_benchmark,
+)
+from interlace.cli._common import fail
 from interlace.cli._roles import print_role_tables
+from interlace.cli._sources import MCPCommands, MCPURLs, ToolSpecs, has_sources, open_tools
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
 
 
@@ -59,8 +68,7 @@ LLMSpec = Annotated[
 
 
 def _fail(exc: InterlaceError) -> typer.Exit:
-    err().print("[red]error:[/red]", escape(str(exc)), soft_wrap=True)
-    return typer.Exit(code=2 if isinstance(exc, NetworkUnavailableError) else 1)
+    return fail(exc)  # exit 2 for a UsageError (command-line misuse), else 1
 
 
 Threads = Annotated[
@@ -141,13 +149,22 @@ class _Live:
     ),
 )
 def bench(
-    benchmark: Annotated[str, typer.Argument(help="hotpotqa, movie, parallelqa (or bfcl).")],
+    benchmark: Annotated[
+        str, typer.Argument(help="hotpotqa, movie, parallelqa, bfcl, or custom (your own).")
+    ],
     store: Annotated[
         Path, typer.Option("--store", help="JSONL results file (appended; resumable).")
     ],
-    methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = "compiler,react",
+    methods: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated methods (default: all of the benchmark's, e.g. "
+            "compiler,react; bfcl: sync,sync-parallel,async,async-naive).",
+            show_default=False,
+        ),
+    ] = None,
     llm: LLMSpec = "local",
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Only the first N questions.")] = None,
     ids: Annotated[
         str | None, typer.Option(help="Only these question ids (comma-separated).")
     ] = None,
@@ -180,6 +197,10 @@ def bench(
         ),
     ] = None,
     threads: Threads = None,
+    questions_file: QuestionsFile = None,
+    tools: ToolSpecs = None,
+    examples: ExamplesFile = None,
+    scorer: Scorer = "match",
 ) -> None:
     """Run METHODS on the same questions of BENCHMARK; one record per answer goes to --store.
 
@@ -187,7 +208,12 @@ def bench(
     machine drift hits every method alike. A killed run resumes where it stopped.
     """
     try:
-        bench_obj = _with_categories(get_benchmark(benchmark), categories)
+        chosen_bench = pick_benchmark(
+            benchmark, questions=questions_file, tools=tools, examples=examples, scorer=scorer
+        )
+        bench_obj = _with_categories(chosen_bench, categories)
+        if methods is None:
+            methods = ",".join(bench_obj.methods)
         method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
         unknown = [m for m in method_list if m not in bench_obj.methods]
         if unknown or not method_list:
@@ -211,21 +237,34 @@ def bench(
             options=options,
             extra={"threads": threads or os.cpu_count()},
         )
-        results = Store(store)
-        backend = _load_llm(llm, threads)
-        columns = (
-            TextColumn("{task.description:>10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err()) as progress:
-            live = _Live(progress, method_list, len(questions))
-            written = anyio.run(_bench_async, config, questions, backend, results, live)
+        with no_empty_store(store):
+            results = Store(store)
+            written = _bench_run(config, questions, results, llm, threads, method_list)
     except InterlaceError as exc:
         raise _fail(exc) from exc
     err().print(f"wrote {written} records to {store} ({len(results)} in the store)")
+
+
+def _bench_run(
+    config: RunConfig,
+    questions: list[Question],
+    results: Store,
+    llm: str,
+    threads: int | None,
+    method_list: Sequence[str],
+) -> int:
+    """Load the backend and run the questions with a progress bar; records written."""
+    backend = _load_llm(llm, threads)
+    columns = (
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err()) as progress:
+        live = _Live(progress, method_list, len(questions))
+        return anyio.run(_bench_async, config, questions, backend, results, live)
 
 
 async def _bench_async(
@@ -331,15 +370,25 @@ def eval_(
         list[Path], typer.Argument(help="Result stores written by `interlace bench`.")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-    baseline: Annotated[str, typer.Option(help="Method the others are compared with.")] = "react",
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="Method the others are compared with (default: react, when the stores have "
+            "it); a method no store has is an error.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Summarise result stores: accuracy, latency, tokens, cost, errors per method.
 
     Also LLMCompiler vs ReAct ratios (speedup, token and cost savings) over the questions both
     methods answered in the same configuration.
     """
+    from interlace.cli._stores import read_stores, resolve_baseline
+
     try:
-        report = evaluate_files(files, baseline=baseline)
+        records = read_stores(files)
+        report = evaluate_records(records, baseline=resolve_baseline(records, baseline))
     except InterlaceError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -362,15 +411,15 @@ class _EchoLLM(LLM):
         messages: Sequence[Message],
         config: GenerationConfig = GenerationConfig(),  # noqa: B008
     ) -> AsyncIterator[StreamItem]:
+        # A guess from the prompt's shape until agents report their roles (an event stream):
+        # the joiner reads results (its own system prompt, or a continued conversation).
         system = messages[0].content if messages else ""
         role = (
-            "planner"
-            if system.startswith("You plan")
+            "react"
+            if system.startswith("You answer a question by calling tools")
             else "joiner"
-            if system.startswith("You get")
-            else "react"
-            if system.startswith("You answer")
-            else "llm"
+            if system.startswith("You get") or len(messages) > 2
+            else "planner"
         )
         self.write(f"\n── {role} ──\n")
         async for item in self.inner.stream(messages, config):
@@ -391,8 +440,13 @@ class _EchoLLM(LLM):
 
 
 def _echo_tool(
-    fn: Callable[..., Any], write: Callable[[str], None], t0: list[float]
+    fn: Callable[..., Any],
+    write: Callable[[str], None],
+    t0: list[float],
+    *,
+    name: str | None = None,
 ) -> Callable[..., Any]:
+    """``fn`` printing each call (as ``name``, default ``fn.__name__``) and its result."""
     import functools
     import inspect
     import time
@@ -400,11 +454,12 @@ def _echo_tool(
     from interlace.bench._latency import preserve_signature
 
     is_async = inspect.iscoroutinefunction(fn)
+    label = name or fn.__name__
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        call = f"{fn.__name__}({', '.join(shown)})"
+        call = f"{label}({', '.join(shown)})"
         start = time.monotonic()
         write(f"\n   ▶ {call} at +{start - t0[0]:.2f}s\n")
         result = (
@@ -416,7 +471,8 @@ def _echo_tool(
         write(f"   ✓ {call} ({end - start:.2f}s): {str(result)[:160]}\n")
         return result
 
-    preserve_signature(wrapper, fn)
+    if name is None:  # Tool.from_function will read the signature (Tool.wrapped does not)
+        preserve_signature(wrapper, fn)
     return wrapper
 
 
@@ -426,33 +482,48 @@ def _echo_tool(
         "Examples:\n\n"
         '  interlace run "Were Scott Derrickson and Ed Wood of the same nationality?"\n\n'
         '  interlace run "Which is deeper, Lake Baikal or Lake Superior?" --method react\n\n'
-        '  interlace run "Who directed Vertigo?" --tools live --llm openai:gpt-4o-mini'
+        '  interlace run "Who directed Vertigo?" --search live --llm openai:gpt-4o-mini\n\n'
+        '  interlace run "Is it warmer in Oslo or Rome?" --tools my_tools:TOOLS '
+        "--examples my_examples.toml\n\n"
+        '  interlace run "What is 2 + 3?" --mcp "python calc_server.py"\n\n'
+        "Exits 1 when the run produced no answer or every tool call failed."
     ),
 )
 def run(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
-    tools: Annotated[
-        str, typer.Option(help="wiki (offline store in the data dir) or live.")
-    ] = "wiki",
+    search: Annotated[
+        str,
+        typer.Option(help="Built-in search: offline (store in the data dir) or live (Wikipedia)."),
+    ] = "offline",
+    tools: ToolSpecs = None,
+    mcp: MCPCommands = None,
+    mcp_url: MCPURLs = None,
+    examples: ExamplesFile = None,
     method: Annotated[str, typer.Option(help="compiler or react.")] = "compiler",
     llm: LLMSpec = "local",
     data_dir: DataDir = None,
     stream: Annotated[bool, typer.Option(help="Stream the plan into the executor.")] = True,
     threads: Threads = None,
 ) -> None:
-    """Answer one QUESTION with the built-in search and math tools, showing the work.
+    """Answer one QUESTION, showing the work: with the built-in search and math tools, or with
+    your tools (--tools, --mcp, --mcp-url, which replace the built-in ones).
 
     Prints the model's output (the plan) as it streams, each tool call with its start time and
     duration, and the answer with its latency, LLM calls and tokens.
     """
-    if tools not in ("wiki", "live"):
-        raise typer.BadParameter("use wiki or live", param_hint="--tools")
+    if search not in ("offline", "live"):
+        raise typer.BadParameter("use offline or live", param_hint="--search")
     if method not in ("compiler", "react"):
         raise typer.BadParameter("use compiler or react", param_hint="--method")
+    setup = _RunSetup(
+        search=search,
+        sources=(tools, mcp, mcp_url),
+        examples=examples,
+        method=method,
+        stream=stream,
+    )
     try:
-        result = anyio.run(
-            _run_async, question, tools, method, llm, _data.data_dir(data_dir), stream, threads
-        )
+        result = anyio.run(_run_async, question, setup, llm, _data.data_dir(data_dir), threads)
     except InterlaceError as exc:
         raise _fail(exc) from exc
     console().print(f"\n[bold]Answer:[/bold] {result.answer}")
@@ -463,47 +534,82 @@ def run(
     )
     for error in result.errors:
         err().print(f"[yellow]note:[/yellow] {error}")
+    problem = _no_answer(result)
+    if problem:
+        err().print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(code=1)
+
+
+def _no_answer(result: Any) -> str | None:
+    """Why ``result`` is no answer (exit code 1), or ``None``: an empty answer, or tool calls
+    that all failed (whatever the model then said rests on no tool result)."""
+    if not result.answer.strip():
+        return "the run produced no answer (see the notes above)"
+    calls = [s for s in result.trace.spans if s.kind == "tool"]
+    succeeded = [s for s in calls if s.attrs.get("outcome") == "succeeded" or s.attrs.get("ok")]
+    if calls and not succeeded:
+        return f"all {len(calls)} tool calls failed, so the answer rests on no tool result"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RunSetup:
+    """What `interlace run` was asked to use besides the question and the backend."""
+
+    search: str
+    sources: tuple[Sequence[str] | None, Sequence[str] | None, Sequence[str] | None]
+    examples: Path | None
+    method: str
+    stream: bool
 
 
 async def _run_async(
-    question: str,
-    tools: str,
-    method: str,
-    spec: str,
-    root: Path,
-    stream: bool,
-    threads: int | None = None,
+    question: str, setup: _RunSetup, spec: str, root: Path, threads: int | None = None
 ) -> Any:
     import time
 
     from interlace._tools import Tool
     from interlace.agents import LLMCompiler, ReAct
     from interlace.bench._benchmarks import make_search
-    from interlace.bench._examples import HOTPOTQA, PARALLELQA
+    from interlace.bench._custom import NO_EXAMPLES, load_examples
+    from interlace.bench._examples import HOTPOTQA, PARALLELQA, Examples
     from interlace.bench._mathtool import make_math
 
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    custom = has_sources(*setup.sources)
+    builtin = Examples(
+        planner=HOTPOTQA.planner + "\n###\n" + PARALLELQA.planner,
+        joiner=HOTPOTQA.joiner,
+        react=HOTPOTQA.react,
+    )
+    examples = load_examples(setup.examples) if setup.examples else None
+    examples = examples or (NO_EXAMPLES if custom else builtin)
     backend = _EchoLLM(_load_llm(spec, threads), write)
-    options = RunOptions(data_dir=root, search="live" if tools == "live" else "offline")
     t0 = [time.monotonic()]
-    functions = [make_search(options, ("wiki", "hotpotqa", "movielens")), make_math(backend)]
-    tool_list = [Tool.from_function(_echo_tool(fn, write, t0)) for fn in functions]
     try:
-        if method == "react":
-            agent: Any = ReAct(backend, tool_list, examples=HOTPOTQA.react)
-        else:
-            agent = LLMCompiler(
-                backend,
-                tool_list,
-                stream=stream,
-                planner_examples=HOTPOTQA.planner + "\n###\n" + PARALLELQA.planner,
-                joiner_examples=HOTPOTQA.joiner,
-            )
-        t0[0] = time.monotonic()
-        return await agent.run(question)
+        async with open_tools(*setup.sources) as mine:
+            if custom:
+                tool_list = [t.wrapped(_echo_tool(t.fn, write, t0, name=t.name)) for t in mine]
+            else:
+                options = RunOptions(data_dir=root, search=setup.search)
+                search = make_search(options, ("wiki", "hotpotqa", "movielens"))
+                functions = [search, make_math(backend)]
+                tool_list = [Tool.from_function(_echo_tool(fn, write, t0)) for fn in functions]
+            if setup.method == "react":
+                agent: Any = ReAct(backend, tool_list, examples=examples.react)
+            else:
+                agent = LLMCompiler(
+                    backend,
+                    tool_list,
+                    stream=setup.stream,
+                    planner_examples=examples.planner,
+                    joiner_examples=examples.joiner,
+                )
+            t0[0] = time.monotonic()
+            return await agent.run(question)
     finally:
         await backend.aclose()
 

@@ -17,8 +17,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from interlace._errors import InterlaceError
+from interlace._errors import InterlaceError, UsageError
 from interlace.cli import app
+from interlace.cli._common import fail
 from interlace.llm._models import MODELS, fetch_model, is_present, list_models, model_path
 from interlace.llm._select import parse_spec
 
@@ -53,14 +54,12 @@ def fetch_command(
     A file already present with the right size and sha256 is left alone.
     """
     console = Console(stderr=True)
-    if name not in MODELS:
-        console.print(f"[red]error:[/red] unknown model {name!r}; known: {', '.join(MODELS)}")
-        raise typer.Exit(code=2)
     try:
+        if name not in MODELS:
+            raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
         path = fetch_with_progress(name, console)
     except InterlaceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+        raise fail(exc) from exc
     typer.echo(str(path))
 
 

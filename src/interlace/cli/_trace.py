@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from interlace._errors import UsageError
+from interlace._errors import InterlaceError, UsageError
 from interlace.cli import app
+from interlace.cli._common import fail
 from interlace.trace._records import TraceRecord, read_trace_records
 from interlace.trace._serial import trace_to_chrome, trace_to_jsonl
 from interlace.trace.analysis import average_metrics, critical_path, metrics
@@ -186,6 +187,5 @@ def trace_command(
             plot_timeline(runs, plot, title=f"question {chosen[0].question_id}")
             _console.print(f"wrote {plot}")
         _export(chosen, chrome, jsonl)
-    except UsageError as exc:
-        _console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+    except InterlaceError as exc:
+        raise fail(exc) from exc
