@@ -235,3 +235,55 @@ def test_scorers() -> None:
     assert SCORERS["exact"]("The Eiffel Tower!", "eiffel tower")
     assert not SCORERS["exact"]("", "")
     assert SCORERS["numeric"]("it is 302.1", "302.1") and not SCORERS["numeric"]("302", "302.1")
+
+
+PLUGIN = '''
+from pathlib import Path
+
+from interlace import Tool
+from interlace.bench._custom import CustomBenchmark
+
+
+def area(country: str) -> float:
+    """Land area of a country, in thousands of km2."""
+    return 551.7
+
+
+BENCH = CustomBenchmark(name="geo", questions=Path("geo.json"), tools=[Tool.from_function(area)])
+'''
+
+
+def _plugin_env(root: Path, value: str) -> dict[str, str]:
+    """An installed-looking package (a .dist-info with an entry point) on PYTHONPATH."""
+    import os
+
+    (root / "geo_plugin.py").write_text(PLUGIN)
+    info = root / "geo_plugin-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: geo-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[interlace.benchmarks]\ngeo = {value}\n")
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def test_a_package_registers_a_benchmark_through_an_entry_point(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "from interlace.bench._registry import benchmark_names; print(benchmark_names())"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_plugin_env(tmp_path, "geo_plugin:BENCH"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "'geo'" in run.stdout and "'hotpotqa'" in run.stdout
+    broken = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_plugin_env(tmp_path, "geo_plugin:NOPE"),
+        capture_output=True,
+        text=True,
+    )
+    assert broken.returncode != 0
+    assert "benchmark plugin 'geo' (geo_plugin:NOPE) cannot be loaded" in broken.stderr

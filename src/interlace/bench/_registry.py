@@ -9,6 +9,7 @@ resume, the progress bar and ``interlace eval`` only ever talk to this protocol.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,10 @@ QuestionId = NewType("QuestionId", str)
 #: Modules imported on first registry lookup so that they can register themselves
 #: (missing ones are ignored). BFCL lives in ``interlace.bench.bfcl``.
 PLUGIN_MODULES: tuple[str, ...] = ("interlace.bench.bfcl",)
+
+#: Entry point group through which an installed package adds benchmarks: each entry names a
+#: Benchmark object (``pkg.mod:BENCH``, registered) or a module that registers its own.
+ENTRY_POINT_GROUP = "interlace.benchmarks"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +123,15 @@ def _load_plugins() -> None:
         except ModuleNotFoundError as exc:
             if exc.name is None or not module.startswith(exc.name):
                 raise
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:
+            raise UsageError(
+                f"benchmark plugin {entry.name!r} ({entry.value}) cannot be loaded: {exc!r}"
+            ) from exc
+        if isinstance(loaded, Benchmark):
+            register(loaded)
 
 
 def get_benchmark(name: str) -> Benchmark:
