@@ -23,7 +23,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +225,7 @@ class _Run:
         self.trace = trace
         self.task_group = task_group
         self.scheduler = Scheduler()
+        self.on_finish: Callable[[Task, Outcome], None] | None = None
         self.queue: deque[Task] = deque()  # ready, waiting for a concurrency slot
         self.active = 0  # tool calls started and not finished (<= limits.max_concurrency)
         self.values: dict[TaskId, Any] = {}
@@ -340,6 +341,8 @@ class _Run:
             attrs = {"outcome": _OUTCOME_NAMES[type(outcome)], "dispatched": times[0]}
             deps = tuple(sorted(task.deps)) if task.deps else ()
             self.trace.spans.append(Span("tool", task.tool, times[1], end, task.id, deps, attrs))
+        if self.on_finish is not None:
+            self.on_finish(task, self.scheduler.outcomes[task.id])
         self.dispatch()
         if self.scheduler.done:
             self.finished.set()
@@ -373,6 +376,7 @@ async def run_plan(
     limits: ExecutionLimits = ExecutionLimits(),
     trace: Trace | None = None,
     cancel: anyio.Event | None = None,
+    on_finish: Callable[[Task, Outcome], None] | None = None,
 ) -> ExecutionReport:
     """Run a streamed plan: start each task as soon as its dependencies succeeded.
 
@@ -384,6 +388,9 @@ async def run_plan(
         limits: concurrency, default per-call timeout (seconds) and run deadline.
         trace: if given, one ``Span(kind="tool")`` is added per task whose tool call started.
         cancel: setting this event cancels the run; the report is still returned.
+        on_finish: called on the event loop, in completion order, each time a started tool
+            call ends, with its task id and outcome (LLMCompiler prefills the joiner's
+            context with it). It must not block; an exception it raises is not caught.
 
     Returns:
         One record per task, in id order, plus the plan's parse errors. run_plan returns once
@@ -399,6 +406,7 @@ async def run_plan(
             run_scope.deadline = anyio.current_time() + limits.cancel_after
         async with anyio.create_task_group() as task_group:
             run = _Run(tools, limits, trace, task_group)
+            run.on_finish = on_finish
             if cancel is not None:
                 task_group.start_soon(_cancel_on, cancel, run_scope)
             try:

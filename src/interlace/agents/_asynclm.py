@@ -20,6 +20,7 @@ tools, model and measurements are identical across methods.
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -323,7 +324,10 @@ async def _prefill(engine: Any, messages: Sequence[Message]) -> tuple[list[int],
     prompt = engine.chat_prefix(messages)
     tokens: list[int] = engine.tokenize(prompt, add_bos=True, special=True)
     if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
-        reused: int = await anyio.to_thread.run_sync(engine.prefill, tokens)
+        fixed: int = engine.fixed_prefix(messages, tokens)  # pinned: the KV policy of _engine
+        reused: int = await anyio.to_thread.run_sync(
+            functools.partial(engine.prefill, tokens, fixed=fixed)
+        )
         return tokens, reused
     await anyio.to_thread.run_sync(engine.truncate, 0)
     await anyio.to_thread.run_sync(engine.eval, tokens)

@@ -8,27 +8,58 @@ Kim et al. 2023, "An LLM Compiler for Parallel Function Calling" (arXiv 2312.045
    as its line is complete and its dependencies have resolved — while the planner still writes;
 2. the *joiner* (§3.3) reads every task's observation (or failure, or skip reason) and writes
    ``Action: Finish(answer)`` or ``Action: Replan(reason)``;
-3. on ``Replan`` the planner is asked again (§3.3 dynamic replanning) with the earlier plans,
-   their observations and the joiner's thought appended after the question; at most
-   ``max_replans`` times. The last joiner round is told it must finish.
+3. on ``Replan`` the planner is asked again (§3.3 dynamic replanning), at most ``max_replans``
+   times. The last joiner round may only finish.
+
+One conversation, never re-read (the token economy of DESIGN.md). The planner and the joiner
+share one fixed system message (:func:`~interlace.agents._prompts.compiler_system`), and every
+round *continues* the same conversation::
+
+    system  rules, tools, examples                      (fixed: a pinned KV prefix)
+    user    Question: ... Write the plan now ...
+    assistant  1. search("A") / 2. search("B") / 3. join()            (planner)
+    user    Results, in the order the calls finished ... observations
+    assistant  Thought: ... / Action: Finish(...)                       (joiner)
+    [user   Plan only what is still missing ...  -> assistant plan 2 -> user results 2 ...]
+
+So the joiner's prompt starts with everything the planner's KV cache already holds: only the
+results are new. On a backend that can prefill ahead (:class:`~interlace.llm.PrefixPrefill`, the
+embedded engine), each observation is also prefilled in the background as its task finishes, in
+completion order, while the model is otherwise idle (the background prefill yields to any other
+request, such as an LLM-backed tool) — AsyncLM's interrupt idea (Gim et al. 2024, §3) applied to
+LLMCompiler's joiner: when the last task ends, only its observation remains to read. On remote
+APIs the same append-only order lets server-side prefix caching apply.
+
+Every role decodes under a grammar where the backend can enforce one (plan lines of listed
+tools with typed arguments and backward ``$N`` references; the joiner's ``Action:``), so no
+malformed line and no retry; elsewhere the replies are parsed, and a joiner reply without an
+action gets one retry ("nudge").
 
 Task ids restart at 1 in every round (each round's plan is its own DAG; ``$N`` never reaches
-into an earlier round); the joiner and the replanner see all rounds, labelled ``Plan 1:``,
-``Plan 2:`` ... .
+into an earlier round).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+import contextlib
+import dataclasses
+import math
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from interlace._errors import PlanParseError, UsageError
 from interlace._executor import ExecutionLimits, ExecutionReport, TaskRecord, run_plan
+from interlace._grammars import joiner_grammar, plan_grammar
+from interlace._plan import Task
 from interlace._planner import END_OF_PLAN, PlanEvent, PlanParser
 from interlace._scheduler import Cancelled, Failed, Outcome, Skipped, Succeeded
-from interlace._tools import Tool
+from interlace._tools import Tool, safe_str
 from interlace.agents._common import RunMeter, clip, with_stop
+from interlace.agents._observe import fit_observation
 from interlace.agents._parse import (
     JoinDecision,
     fallback_answer,
@@ -38,50 +69,72 @@ from interlace.agents._parse import (
 )
 from interlace.agents._prompts import (
     FINISH_NUDGE,
-    joiner_messages,
-    joiner_system,
-    planner_messages,
-    planner_system,
+    REPLAN_CUE,
+    compiler_system,
+    joiner_header,
 )
 from interlace.agents._result import RunResult
-from interlace.llm._base import LLM, Completion, GenerationConfig, Message, TextDelta, now
+from interlace.llm._base import (
+    LLM,
+    Completion,
+    GenerationConfig,
+    Grammar,
+    Message,
+    PrefixPrefill,
+    TextDelta,
+    now,
+)
 from interlace.trace._spans import Span
 
-__all__ = ["LLMCompiler", "render_rounds"]
+__all__ = ["LLMCompiler", "render_results"]
 
 _PLANNER_CONFIG = GenerationConfig(max_tokens=400, stop=(END_OF_PLAN, "\nQuestion:", "###"))
 _JOINER_CONFIG = GenerationConfig(max_tokens=160, stop=("\nQuestion:", "###"))
 _NUDGE_TOKENS = 60
 _DEFAULT_LIMITS = ExecutionLimits()
+_PLAN_CUE = "Write the plan now: numbered tool calls, then join()."
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Round:
-    """One planner round: the plan text and what running it produced."""
+    """One planner round: the plan text, what running it produced, and the joiner's input."""
 
     number: int
     plan: str
     report: ExecutionReport
+    results: str
 
 
-def _describe(outcome: Outcome) -> str:
+@dataclass(kw_only=True)
+class _Finished:
+    """The tasks of one round whose calls ended, in completion order (fed by run_plan)."""
+
+    entries: list[tuple[Task, Outcome]] = field(default_factory=list)
+    changed: Callable[[], None] = lambda: None
+
+    def add(self, task: Task, outcome: Outcome) -> None:
+        self.entries.append((task, outcome))
+        self.changed()
+
+
+def _describe(outcome: Outcome, question: str, budget: int) -> str:
     if isinstance(outcome, Succeeded):
-        return f"Observation: {clip(str(outcome.value))}"
+        text = fit_observation(safe_str(outcome.value), question, budget)
+        return f"Observation: {clip(text)}"
     if isinstance(outcome, Failed):
-        return f"Failed: {type(outcome.error).__name__}: {outcome.error}"
+        return f"Failed: {type(outcome.error).__name__}: {safe_str(outcome.error)}"
     if isinstance(outcome, Skipped):
         return f"Skipped: {outcome.reason}"
     assert isinstance(outcome, Cancelled)
     return "Cancelled: the call did not finish."
 
 
-def _task_line(record: TaskRecord, report: ExecutionReport) -> str:
-    """The plan line of a record (for an unparsed line, the line the error carries)."""
-    task = record.task
+def _task_line(task: Task | None, outcome: Outcome) -> str:
+    """The plan line of a task (for an unparsed line, the line its error carries)."""
     if task is not None:
         return task.line.strip() or f"{task.id}. {task.tool}(...)"
-    if isinstance(record.outcome, Failed) and isinstance(record.outcome.error, PlanParseError):
-        return record.outcome.error.line.strip()
+    if isinstance(outcome, Failed) and isinstance(outcome.error, PlanParseError):
+        return outcome.error.line.strip()
     return "(unreadable plan line)"
 
 
@@ -96,24 +149,45 @@ def _unrecorded_line_errors(report: ExecutionReport) -> list[PlanParseError]:
     return [e for e in report.line_errors if e.task_id is None or e.task_id not in report.records]
 
 
-def render_rounds(rounds: Sequence[_Round]) -> str:
-    """Every task line of every round with its observation, failure or skip reason.
+def _entry(task: Task | None, outcome: Outcome, question: str, budget: int) -> str:
+    return f"{_task_line(task, outcome)}\n{_describe(outcome, question, budget)}"
 
-    Unreadable plan lines are listed too, so the joiner knows a step is missing. With more
-    than one round, each round is headed ``Plan N:``.
+
+def render_results(
+    finished: Sequence[tuple[Task, Outcome]],
+    report: ExecutionReport | None,
+    question: str,
+    *,
+    final: bool,
+    observation_tokens: int = 0,
+) -> str:
+    """The user message that brings one round's results to the joiner.
+
+    Tasks whose calls ended come first, in completion order (the order in which they were
+    prefilled); then, once the round is over (``report`` given), the tasks that never ran
+    (skipped, unreadable, cancelled) in id order and plan lines that had no id.
+
+    Args:
+        finished: ``(task, outcome)`` of the calls that ended, in completion order.
+        report: the round's execution report, or ``None`` while tasks still run.
+        question: the question (ranks observation sentences for the budget).
+        final: whether this is the last round (the joiner may only finish).
+        observation_tokens: each observation's token budget (0: whole; see
+            :func:`~interlace.agents._observe.fit_observation`).
     """
-    blocks: list[str] = []
-    for rnd in rounds:
-        lines = [f"Plan {rnd.number}:"] if len(rounds) > 1 else []
-        records = _tool_records(rnd.report)
-        for record in records:
-            lines += [_task_line(record, rnd.report), _describe(record.outcome)]
-        errors = _unrecorded_line_errors(rnd.report)
-        lines += [f"Unreadable plan line (not run): {e.line.strip()}" for e in errors]
-        if not records and not errors:
-            lines.append("(the plan had no tool calls)")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    blocks = [_entry(t, o, question, observation_tokens) for t, o in finished]
+    if report is not None:
+        seen = {t.id for t, _ in finished}
+        for record in _tool_records(report):
+            task_id = record.task.id if record.task is not None else None
+            if task_id is None or task_id not in seen:
+                blocks.append(_entry(record.task, record.outcome, question, observation_tokens))
+        for error in _unrecorded_line_errors(report):
+            blocks.append(f"Unreadable plan line (not run): {error.line.strip()}")
+        if not blocks:
+            blocks.append("(the plan had no tool calls)")
+    body = "".join(f"{block}\n" for block in blocks)
+    return joiner_header(final=final) + body
 
 
 def _note_problems(rnd: _Round, meter: RunMeter) -> None:
@@ -124,12 +198,14 @@ def _note_problems(rnd: _Round, meter: RunMeter) -> None:
         if record.start is not None:
             meter.tool_calls += 1
         if not isinstance(record.outcome, Succeeded):
-            line = _task_line(record, rnd.report)
-            meter.errors.append(f"{prefix}: {line} -> {_describe(record.outcome)}")
+            line = _task_line(record.task, record.outcome)
+            meter.errors.append(f"{prefix}: {line} -> {_describe(record.outcome, '', 0)}")
     for error in _unrecorded_line_errors(rnd.report):
         meter.errors.append(f"{prefix}: plan line {error.line.strip()!r} ignored: {error}")
     if not records and not rnd.report.line_errors:
         meter.errors.append(f"{prefix}: the planner wrote no tool calls")
+    if not rnd.report.joined and not rnd.report.ended:
+        meter.errors.append(f"{prefix}: the plan was cut off before join() (token budget)")
 
 
 def _best_observation(rounds: Sequence[_Round]) -> str:
@@ -137,8 +213,8 @@ def _best_observation(rounds: Sequence[_Round]) -> str:
     for rnd in reversed(rounds):
         for task_id in sorted(rnd.report.records, reverse=True):
             outcome = rnd.report.records[task_id].outcome
-            if isinstance(outcome, Succeeded) and str(outcome.value).strip():
-                return clip(str(outcome.value), 300)
+            if isinstance(outcome, Succeeded) and safe_str(outcome.value).strip():
+                return clip(safe_str(outcome.value), 300)
     return ""
 
 
@@ -149,15 +225,19 @@ class LLMCompiler:
         llm: the language model for the planner and the joiner.
         tools: the tools plans may call (names must be unique).
         planner_examples: few-shot plans (``Question:`` + plan lines + ``<END_OF_PLAN>``),
-            ``###``-separated; they go in the planner's fixed system message.
-        joiner_examples: few-shot joiner decisions, ``###``-separated.
+            ``###``-separated; they go in the fixed system message.
+        joiner_examples: few-shot joiner decisions, ``###``-separated; same.
         max_replans: how many times the joiner may ask for a new plan (>= 0); the run has at
             most ``max_replans + 1`` planner rounds.
         stream: ``True`` runs tasks while the plan streams; ``False`` waits for the whole
             plan text first (for comparison).
         limits: concurrency and default per-call timeout (seconds) for the tools.
-        planner_config: planner generation settings; ``<END_OF_PLAN>`` is always a stop.
-        joiner_config: joiner generation settings.
+        planner_config: planner generation settings; ``<END_OF_PLAN>`` is always a stop, and
+            the plan grammar is added unless the config brings its own.
+        joiner_config: joiner generation settings; the joiner grammar is added likewise.
+        observation_tokens: each observation's token budget in the joiner's prompt (0: whole).
+        prefill_results: prefill each observation as its task finishes, on backends that can
+            (:class:`~interlace.llm.PrefixPrefill`); ``False`` to compare without.
 
     Raises:
         UsageError: ``max_replans < 0`` or two tools share a name.
@@ -177,6 +257,8 @@ class LLMCompiler:
         limits: ExecutionLimits = _DEFAULT_LIMITS,
         planner_config: GenerationConfig = _PLANNER_CONFIG,
         joiner_config: GenerationConfig = _JOINER_CONFIG,
+        observation_tokens: int = 0,
+        prefill_results: bool = True,
     ) -> None:
         if max_replans < 0:
             raise UsageError(f"LLMCompiler(max_replans={max_replans}): must be 0 or more")
@@ -189,10 +271,31 @@ class LLMCompiler:
         self.max_replans = max_replans
         self.stream = stream
         self.limits = limits
-        self.planner_config = with_stop(planner_config, END_OF_PLAN)
+        planner_config = with_stop(planner_config, END_OF_PLAN)
+        if planner_config.grammar is None:
+            planner_config = _with_grammar(planner_config, plan_grammar(list(tools)))
+        self.planner_config = planner_config
         self.joiner_config = joiner_config
-        self.planner_system = planner_system(list(tools), planner_examples)
-        self.joiner_system = joiner_system(joiner_examples)
+        self.observation_tokens = observation_tokens
+        self.prefill_results = prefill_results
+        self.system = compiler_system(list(tools), planner_examples, joiner_examples)
+
+    def _joiner_config(self, final: bool) -> GenerationConfig:
+        if self.joiner_config.grammar is not None:
+            return self.joiner_config
+        return _with_grammar(self.joiner_config, joiner_grammar(final=final))
+
+    async def warm(self, question: str) -> int:
+        """Prefill the fixed system message on a backend that can (benchmarks call this
+        before the clock starts, for every method alike); a no-op once it is cached.
+
+        Returns:
+            Prompt tokens evaluated now.
+        """
+        if not isinstance(self.llm, PrefixPrefill):
+            return 0
+        messages = [Message(role="system", content=self.system), Message(role="user", content="")]
+        return await self.llm.prefill(messages, open_end=True)
 
     async def run(self, question: str) -> RunResult:
         """Answer ``question``: plan and execute, join, and replan while the joiner asks to.
@@ -206,15 +309,22 @@ class LLMCompiler:
                 shown to the joiner and listed in ``errors``.
         """
         meter = RunMeter()
+        conversation = [
+            Message(role="system", content=self.system),
+            Message(role="user", content=f"Question: {question}\n\n{_PLAN_CUE}"),
+        ]
         rounds: list[_Round] = []
         thoughts: list[str] = []
         for number in range(1, self.max_replans + 2):
-            history = render_rounds(rounds)
-            thought = thoughts[-1] if thoughts else ""
-            plan, report = await self._plan_and_execute(question, history, thought, meter)
-            rounds.append(_Round(number=number, plan=plan, report=report))
-            _note_problems(rounds[-1], meter)
-            decision = await self._join(question, rounds, meter, final=number > self.max_replans)
+            final = number > self.max_replans
+            rnd = await self._plan_and_execute(question, conversation, number, final, meter)
+            rounds.append(rnd)
+            _note_problems(rnd, meter)
+            conversation += [
+                Message(role="assistant", content=rnd.plan),
+                Message(role="user", content=rnd.results),
+            ]
+            decision, reply = await self._join(conversation, rounds, meter, final=final)
             thoughts.append(decision.thought)
             if decision.kind == "finish":
                 details = {"plans": [r.plan for r in rounds], "thoughts": thoughts}
@@ -225,29 +335,115 @@ class LLMCompiler:
                     rounds=number,
                     details=details,
                 )
+            conversation += [
+                Message(role="assistant", content=reply),
+                Message(role="user", content=REPLAN_CUE),
+            ]
         raise AssertionError("unreachable: the last joiner round always finishes")
 
     async def _plan_and_execute(
-        self, question: str, history: str, thought: str, meter: RunMeter
-    ) -> tuple[str, ExecutionReport]:
-        """One planner request, its plan run by the task fetching unit; returns (text, report)."""
-        messages = planner_messages(self.planner_system, question, history=history, thought=thought)
+        self,
+        question: str,
+        conversation: list[Message],
+        number: int,
+        final: bool,
+        meter: RunMeter,
+    ) -> _Round:
+        """One planner request, its plan run by the task fetching unit, results prefilled."""
         got: list[Completion] = []
+        warm = self.prefill_results and isinstance(self.llm, PrefixPrefill)
+        send, receive = anyio.create_memory_object_stream[None](math.inf)
+
+        def changed() -> None:  # a new plan or a finished task: wake the background prefill
+            if warm:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    send.send_nowait(None)
+
+        finished = _Finished(changed=changed)
         if self.stream:
-            events = self._streamed_events(messages, got, meter)
+            events = self._streamed_events(conversation, got, meter, finished.changed)
         else:
-            completion = await self.llm.complete(messages, self.planner_config)
+            completion = await self.llm.complete(conversation, self.planner_config)
             meter.record(completion, "planner", streamed=False)
             got.append(completion)
             events = _replay(completion.text)
-        try:  # run_plan re-raises an LLMError from the stream unchanged
-            report = await run_plan(events, self.tools, limits=self.limits, trace=meter.trace)
-        finally:
-            await events.aclose()
-        return (got[0].text if got else ""), report
+        error: Exception | None = None
+        async with anyio.create_task_group() as group:
+            if warm:
+                group.start_soon(
+                    self._prefill_results, receive, conversation, got, finished, question, final
+                )
+            else:
+                receive.close()
+            try:  # run_plan re-raises an LLMError from the stream unchanged
+                report = await run_plan(
+                    events,
+                    self.tools,
+                    limits=self.limits,
+                    trace=meter.trace,
+                    on_finish=finished.add,
+                )
+            except Exception as exc:  # re-raised below as itself, not inside an ExceptionGroup
+                error = exc
+                group.cancel_scope.cancel()
+            finally:
+                await events.aclose()
+                send.close()
+        if error is not None:
+            raise error
+        plan = got[0].text if got else ""
+        results = render_results(
+            finished.entries,
+            report,
+            question,
+            final=final,
+            observation_tokens=self.observation_tokens,
+        )
+        return _Round(number=number, plan=plan, report=report, results=results)
+
+    async def _prefill_results(
+        self,
+        receive: MemoryObjectReceiveStream[None],
+        conversation: Sequence[Message],
+        got: list[Completion],
+        finished: _Finished,
+        question: str,
+        final: bool,
+    ) -> None:
+        """Background: after the plan and after each finished task, prefill the joiner's
+        prompt so far (low priority: it yields to any other request for the model)."""
+        assert isinstance(self.llm, PrefixPrefill)
+        done = 0
+        async with receive:
+            async for _ in receive:
+                while True:  # coalesce: prefill only the newest state
+                    try:
+                        receive.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                if not got or (done == len(finished.entries) and done):
+                    continue
+                done = len(finished.entries)
+                partial = render_results(
+                    finished.entries,
+                    None,
+                    question,
+                    final=final,
+                    observation_tokens=self.observation_tokens,
+                )
+                messages = [
+                    *conversation,
+                    Message(role="assistant", content=got[0].text),
+                    Message(role="user", content=partial),
+                ]
+                await self.llm.prefill(messages, open_end=True, background=True)
 
     async def _streamed_events(
-        self, messages: Sequence[Message], got: list[Completion], meter: RunMeter
+        self,
+        messages: Sequence[Message],
+        got: list[Completion],
+        meter: RunMeter,
+        planned: Callable[[], None],
     ) -> AsyncGenerator[PlanEvent, None]:
         """The planner's stream as plan events, each yielded as soon as its line is complete."""
         parser = PlanParser()
@@ -258,16 +454,26 @@ class LLMCompiler:
             else:
                 meter.record(item, "planner", streamed=True)
                 got.append(item)
+                planned()
         for event in parser.close():
             yield event
 
     async def _join(
-        self, question: str, rounds: Sequence[_Round], meter: RunMeter, *, final: bool
-    ) -> JoinDecision:
-        """One joiner round (plus at most one nudge); always a decision, Finish when ``final``."""
+        self,
+        messages: Sequence[Message],
+        rounds: Sequence[_Round],
+        meter: RunMeter,
+        *,
+        final: bool,
+    ) -> tuple[JoinDecision, str]:
+        """One joiner round (plus at most one nudge); always a decision, Finish when ``final``.
+
+        Returns:
+            The decision and the joiner's reply text (kept in the conversation on a replan).
+        """
         start = now()
-        messages = joiner_messages(self.joiner_system, question, render_rounds(rounds), final=final)
-        completion = await meter.complete(self.llm, messages, self.joiner_config, "joiner")
+        config = self._joiner_config(final)
+        completion = await meter.complete(self.llm, messages, config, "joiner")
         decision = parse_joiner_output(completion.text)
         if decision is None:
             text = clip(completion.text, 200)
@@ -284,7 +490,7 @@ class LLMCompiler:
         kind: Literal["join", "replan"] = "replan" if decision.kind == "replan" else "join"
         attrs = {"decision": decision.kind, "final": final, "thought": decision.thought}
         meter.trace.add(Span(kind=kind, name="joiner", start=start, end=now(), attrs=attrs))
-        return decision
+        return decision, completion.text
 
     async def _nudge(
         self,
@@ -297,7 +503,8 @@ class LLMCompiler:
     ) -> JoinDecision:
         """Ask once more for ``Finish(...)``; then fall back to text or the best observation.
 
-        ``replan`` says the first reply was a ``Replan`` (its text is then not an answer).
+        Only reached where the backend does not enforce the joiner grammar. ``replan`` says
+        the first reply was a ``Replan`` (its text is then not an answer).
         """
         again = [
             *messages,
@@ -309,6 +516,7 @@ class LLMCompiler:
             temperature=self.joiner_config.temperature,
             stop=self.joiner_config.stop,
             seed=self.joiner_config.seed,
+            grammar=joiner_grammar(final=True),
         )
         completion = await meter.complete(self.llm, again, config, "joiner-nudge")
         decision = parse_joiner_output(completion.text)
@@ -322,6 +530,10 @@ class LLMCompiler:
         )
         meter.errors.append(f"no Finish(...) after asking again: answered {answer!r}")
         return JoinDecision(kind="finish", thought=find_thought(first), text=answer)
+
+
+def _with_grammar(config: GenerationConfig, grammar: Grammar) -> GenerationConfig:
+    return dataclasses.replace(config, grammar=grammar)
 
 
 async def _replay(text: str) -> AsyncGenerator[PlanEvent, None]:

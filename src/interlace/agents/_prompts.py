@@ -26,7 +26,10 @@ from interlace.llm._base import Message
 __all__ = [
     "END_OF_PLAN",
     "FINISH_NUDGE",
+    "REPLAN_CUE",
     "RenderableTool",
+    "compiler_system",
+    "joiner_header",
     "joiner_messages",
     "joiner_system",
     "planner_messages",
@@ -140,6 +143,58 @@ def joiner_messages(system: str, question: str, observations: str, *, final: boo
     if final:
         user += "\n\nNo more tool calls are possible: answer with Action: Finish(...)."
     return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+_COMPILER_RULES = """\
+You answer a question with tool calls, in two steps.
+Step 1, plan. Write one call per line:
+N. tool(arguments)
+- N counts up from 1. Arguments are Python literals, e.g. search("Paris").
+- $N means the result of call N; a call that uses $N waits for call N.
+- Calls that do not use each other run at the same time, so keep them separate.
+- Use only the tools listed below. The last line is N. join().
+Step 2, decide. When the results come back, write:
+Thought: <what the results show>
+Action: Finish(<the answer only, no sentence>)
+The answer is yes or no only for a yes/no question; otherwise it is the name or number asked for.
+Or, if the results are not enough and other tool calls could help:
+Action: Replan(<what is still missing>)"""
+
+
+def compiler_system(
+    tools: Sequence[RenderableTool], planner_examples: str = "", joiner_examples: str = ""
+) -> str:
+    """LLMCompiler's one fixed system message, for the planner and the joiner alike.
+
+    The joiner continues the planner's conversation instead of starting its own (so the plan
+    and the observations already in the KV cache are not read again), so both roles' rules,
+    the tool list and both sets of examples sit in the one system message that every question
+    shares: prefilled once, then served from the prefix cache.
+    """
+    text = f"{_COMPILER_RULES}\n\nTools:\n{_tool_lines(tools)}\n{_JOIN_TOOL}"
+    if planner_examples.strip():
+        text += f"\n\nExample plans:\n{planner_examples.strip()}"
+    if joiner_examples.strip():
+        text += f"\n\nExample decisions:\n{joiner_examples.strip()}"
+    return text
+
+
+def joiner_header(*, final: bool) -> str:
+    """The first line of the user message that brings a round's results back (written before
+    any result is known, so it can be prefilled with them as they arrive)."""
+    if final:
+        return (
+            "Results, in the order the calls finished. No more tool calls are possible: "
+            "decide with Action: Finish(...).\n"
+        )
+    return "Results, in the order the calls finished. Decide: Finish or Replan.\n"
+
+
+REPLAN_CUE = (
+    "Plan only what is still missing: new calls numbered from 1, then join(). "
+    "Do not repeat calls that already worked."
+)
+"""The user message after a ``Replan`` decision, asking for the next round's plan."""
 
 
 def react_system(tools: Sequence[RenderableTool], examples: str = "") -> str:

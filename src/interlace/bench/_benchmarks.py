@@ -103,9 +103,15 @@ class LLMCompilerBenchmark:
                 planner_examples=self.examples.planner,
                 joiner_examples=self.examples.joiner,
                 stream=options.stream,
+                observation_tokens=options.observation_tokens,
             )
         if method == "react":
-            return ReAct(llm, tools, examples=self.examples.react)
+            return ReAct(
+                llm,
+                tools,
+                examples=self.examples.react,
+                observation_tokens=options.observation_tokens,
+            )
         raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
 
     def score(self, question: Question, result: RunResult) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from interlace._errors import ExpressionError
+from interlace._grammars import expression_grammar
 from interlace.agents._common import ToolLLM
 from interlace.llm._base import LLM, GenerationConfig, Message
 
@@ -126,7 +127,10 @@ def make_math(llm: LLM, *, max_tokens: int = 48) -> Callable[..., Any]:
     The returned function raises ExpressionError when the model's expression is not valid
     arithmetic (the task fails; the joiner sees why).
     """
-    config = GenerationConfig(max_tokens=max_tokens, stop=("\n\n",))
+    # The expression grammar: on a backend that enforces it the reply is always arithmetic;
+    # the fixed instructions are the system message, so they stay a pinned, cached prefix.
+    config = GenerationConfig(max_tokens=max_tokens, stop=("\n\n",), grammar=expression_grammar())
+    system = Message(role="system", content=_PROMPT.strip())
 
     async def math(problem: str, context: list[str | float] | str | float | None = None) -> float:
         """Solve an arithmetic problem; give the numbers (or the texts holding them) as context.
@@ -135,9 +139,10 @@ def make_math(llm: LLM, *, max_tokens: int = 48) -> Callable[..., Any]:
             problem: the arithmetic question, e.g. "the depth increased by 10%".
             context: the texts or numbers it is about: earlier results ($1, a math result).
         """
-        prompt = f"{_PROMPT}Problem: {problem}\nContext: {_render_context(context)}\nExpression:"
+        prompt = f"Problem: {problem}\nContext: {_render_context(context)}\nExpression:"
+        messages = [system, Message(role="user", content=prompt)]
         # ToolLLM: the request counts in the run's LLM calls and is traced as role "math"
-        reply = await ToolLLM(llm, "math").complete([Message(role="user", content=prompt)], config)
+        reply = await ToolLLM(llm, "math").complete(messages, config)
         return evaluate(extract_expression(reply.text))
 
     return math

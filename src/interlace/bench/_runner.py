@@ -95,6 +95,7 @@ class RunConfig:
             "tool_latency": str(self.options.tool_latency),
             "stream": self.options.stream if method == "compiler" else None,
             "search": self.options.search,
+            "observation_tokens": self.options.observation_tokens,
             "git_commit": git_commit(),
             "interlace_version": __version__,
             **self.extra,

@@ -5,8 +5,10 @@ from interlace.llm._base import (
     Completion,
     FinishReason,
     GenerationConfig,
+    Grammar,
     LLMStats,
     Message,
+    PrefixPrefill,
     Role,
     StreamItem,
     TextDelta,
@@ -14,7 +16,7 @@ from interlace.llm._base import (
     Usage,
     now,
 )
-from interlace.llm._engine import PrefixCache, Snapshot, TokenEngine
+from interlace.llm._engine import CacheStats, PrefixCache, Snapshot, TokenEngine
 from interlace.llm._local import LocalLLM, StopFilter
 from interlace.llm._models import (
     DEFAULT_MODEL,
@@ -40,9 +42,11 @@ __all__ = [
     "PRESETS",
     "PRICES_ENV",
     "BackendSpec",
+    "CacheStats",
     "Completion",
     "FinishReason",
     "GenerationConfig",
+    "Grammar",
     "LLMStats",
     "LocalLLM",
     "Message",
@@ -51,6 +55,7 @@ __all__ = [
     "ModelSpec",
     "OpenAICompatLLM",
     "PrefixCache",
+    "PrefixPrefill",
     "Preset",
     "Price",
     "PriceTable",

@@ -11,7 +11,7 @@ import abc
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import anyio
 
@@ -27,6 +27,20 @@ class Message:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Grammar:
+    """A context-free grammar the output of one request must follow (constrained decoding).
+
+    Attributes:
+        lark: the grammar in llguidance's Lark dialect (a ``start`` rule; see
+            :mod:`interlace._grammars` for the ones the agents use).
+        name: a short label for reports and errors (``"plan"``, ``"joiner"``...).
+    """
+
+    lark: str
+    name: str = "grammar"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class GenerationConfig:
     """Sampling settings for one request.
 
@@ -35,12 +49,15 @@ class GenerationConfig:
         temperature: 0.0 means greedy decoding.
         stop: stop sequences; the returned text excludes the matched stop sequence.
         seed: sampling seed where the backend supports one.
+        grammar: constrain the output to this grammar where the backend can
+            (:attr:`LLM.constrains`); other backends ignore it and the caller parses as usual.
     """
 
     max_tokens: int = 512
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
     seed: int | None = 0
+    grammar: Grammar | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,12 +91,15 @@ class Timing:
         first_token: when the first text arrived (monotonic seconds), ``None`` if no text.
         end: when the request finished (monotonic seconds).
         prefill: seconds spent processing the prompt, where the backend can tell, else ``None``.
+        grammar: seconds spent computing grammar masks and forced tokens (constrained
+            decoding), ``None`` when the request had no enforced grammar.
     """
 
     start: float
     first_token: float | None
     end: float
     prefill: float | None = None
+    grammar: float | None = None
 
     @property
     def ttft(self) -> float | None:
@@ -122,6 +142,9 @@ class Completion:
         cost_usd: price of this request in US dollars (0.0 for local models).
         usage_exact: ``False`` when the backend could not report usage (an OpenAI-compatible
             server that sends no usage chunk); ``usage`` is then all zeros, not an estimate.
+        warnings: what went wrong without failing the request (e.g. a grammar that could not
+            be built, so the text was decoded unconstrained); agents copy them into the run's
+            ``errors``.
     """
 
     text: str
@@ -131,6 +154,7 @@ class Completion:
     finish_reason: FinishReason = "stop"
     cost_usd: float = 0.0
     usage_exact: bool = True
+    warnings: tuple[str, ...] = ()
 
 
 StreamItem = TextDelta | Completion
@@ -160,6 +184,8 @@ class LLM(abc.ABC):
     """
 
     model: str
+    constrains: bool = False
+    """Whether :attr:`GenerationConfig.grammar` is enforced (else it is ignored)."""
 
     @abc.abstractmethod
     def stream(
@@ -199,3 +225,17 @@ class LLM(abc.ABC):
 def now() -> float:
     """The clock every timing and span in interlace uses: ``time.monotonic()`` seconds."""
     return time.monotonic()
+
+
+@runtime_checkable
+class PrefixPrefill(Protocol):
+    """A backend that can evaluate a prompt into its KV cache ahead of a request (declared by
+    implementing this method; :class:`~interlace.llm.LocalLLM` does). LLMCompiler uses it to
+    prefill the joiner's context with each observation as its task finishes, while the model
+    is otherwise idle."""
+
+    async def prefill(
+        self, messages: Sequence[Message], *, open_end: bool = False, background: bool = False
+    ) -> int:
+        """Evaluate ``messages``' prompt; returns the tokens evaluated now."""
+        ...

@@ -13,9 +13,9 @@ from __future__ import annotations
 import codecs
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,13 @@ from interlace.llm._base import (
     Usage,
     now,
 )
+from interlace.llm._constrain import Constraint, GrammarError
 from interlace.llm._engine import PrefixCache, TokenEngine
 from interlace.llm._models import DEFAULT_MODEL, MODELS, resolve_model
 
 _DEFAULT_CONFIG = GenerationConfig()
 _PREFILL_CHUNK = 256  # tokens per worker-thread call while prefilling (cancellation granularity)
+_BACKGROUND_CHUNK = 32  # tokens per call of a background prefill (how soon it yields)
 
 
 class StopFilter:
@@ -146,6 +148,7 @@ class LocalLLM(LLM):
         self._load_guard = threading.Lock()
         self._lock: anyio.Lock | None = None
         self._lock_loop: object = None
+        self._waiting = 0  # requests queued for the model; background prefill yields to them
 
     def _load(self) -> TokenEngine:
         with self._load_guard:
@@ -158,6 +161,8 @@ class LocalLLM(LLM):
                 )
             return self._engine
 
+    constrains = True
+
     def _request_lock(self) -> anyio.Lock:
         import asyncio
 
@@ -167,20 +172,66 @@ class LocalLLM(LLM):
         return self._lock
 
     @asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[TokenEngine]:
+    async def exclusive(self, *, background: bool = False) -> AsyncIterator[TokenEngine]:
         """Hold the model for token-level work (AsyncLM); no other request runs meanwhile.
+
+        Args:
+            background: the holder does optional work (see :meth:`prefill`): it is not counted
+                in :attr:`waiting`, so background work does not yield to itself.
 
         Yields:
             The :class:`TokenEngine`; its methods block, call them via
             ``anyio.to_thread.run_sync``. On exit the KV cache is snapshotted for prefix reuse.
         """
-        async with self._request_lock():
+        lock = self._request_lock()
+        if not background:
+            self._waiting += 1
+        try:
+            await lock.acquire()
+        finally:
+            if not background:
+                self._waiting -= 1
+        try:
             engine = await anyio.to_thread.run_sync(self._load)
             try:
                 yield engine
             finally:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(engine.snapshot)
+        finally:
+            lock.release()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the model right now (not counting background prefills)."""
+        return self._waiting
+
+    async def prefill(
+        self, messages: Sequence[Message], *, open_end: bool = False, background: bool = False
+    ) -> int:
+        """Evaluate the prompt of ``messages`` into the KV cache without generating, so a later
+        request that starts with it prefills only the rest (:class:`PrefixPrefill`).
+
+        Args:
+            messages: the prompt so far.
+            open_end: leave the last message open (no end-of-turn marker), for a prompt that
+                will grow (the joiner's observations as tasks finish); its last token is left
+                out, since it may tokenize differently once more text follows.
+            background: low priority: stop between chunks of 32 tokens as soon as another
+                request waits for the model (what was evaluated stays cached).
+
+        Returns:
+            Prompt tokens evaluated by this call (0: already cached).
+
+        Raises:
+            LLMContextOverflowError: the prompt does not fit the context window.
+        """
+        async with self.exclusive(background=background) as engine:
+            if background and self._waiting:
+                return 0
+            stop = (lambda: self._waiting > 0) if background else None
+            prompt, reused, _ = await _prefill(engine, messages, open_end=open_end, stop=stop)
+            return max(engine.kv_len - reused, 0) if prompt else 0
 
     async def aclose(self) -> None:
         """Free the model and its KV cache."""
@@ -206,8 +257,19 @@ class LocalLLM(LLM):
         state = _Decode(stops=StopFilter(config.stop))
         async with self.exclusive() as engine:
             prompt, reused, prefill = await _prefill(engine, messages)
-            async for delta in _decode(engine, config, engine.n_ctx - len(prompt), state):
+            constraint = None
+            if config.grammar is not None:
+                try:
+                    constraint = await anyio.to_thread.run_sync(
+                        engine.grammars.constraint, config.grammar
+                    )
+                except GrammarError as exc:
+                    state.warnings.append(f"{exc}; decoded without the grammar")
+            room = engine.n_ctx - len(prompt)
+            async for delta in _decode(engine, config, room, state, constraint):
                 yield delta
+            if constraint is not None and constraint.error and config.grammar is not None:
+                state.warnings.append(f"grammar {config.grammar.name!r}: {constraint.error}")
         yield Completion(
             text=state.stops.text,
             model=self.model,
@@ -216,9 +278,16 @@ class LocalLLM(LLM):
                 completion_tokens=state.produced,
                 cached_prompt_tokens=reused,
             ),
-            timing=Timing(start=start, first_token=state.first, end=now(), prefill=prefill),
+            timing=Timing(
+                start=start,
+                first_token=state.first,
+                end=now(),
+                prefill=prefill,
+                grammar=None if constraint is None else constraint.seconds,
+            ),
             finish_reason=state.finish,
             cost_usd=0.0,
+            warnings=tuple(state.warnings),
         )
 
 
@@ -228,50 +297,94 @@ class _Decode:
     produced: int = 0
     first: float | None = None
     finish: FinishReason = "length"
+    warnings: list[str] = field(default_factory=list)
 
 
 async def _prefill(
-    engine: TokenEngine, messages: Sequence[Message]
+    engine: TokenEngine,
+    messages: Sequence[Message],
+    *,
+    open_end: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[list[int], int, float]:
     """Tokenize the chat prompt, reuse the longest cached prefix, prefill the rest in chunks.
+
+    The leading system messages are the request's fixed prefix: if the cache did not serve all
+    of it, prefill pauses after it to keep a pinned snapshot (KV policy, :mod:`._engine`).
+
+    Args:
+        engine: the engine (held exclusively).
+        messages: the prompt.
+        open_end: see :meth:`LocalLLM.prefill`.
+        stop: checked between chunks of 32 tokens; ``True`` stops prefilling early.
 
     Returns:
         ``(prompt tokens, tokens reused, seconds spent restoring + prefilling)``.
     """
     run = anyio.to_thread.run_sync
-    prompt = await run(lambda: engine.tokenize(engine.chat_prefix(messages)))
+    text = await run(lambda: engine.chat_prefix(messages, open_end=open_end))
+    prompt = await run(engine.tokenize, text)
+    if open_end:
+        prompt = prompt[:-1]
     if len(prompt) >= engine.n_ctx:
         raise LLMContextOverflowError(
             f"prompt of {len(prompt)} tokens does not fit n_ctx={engine.n_ctx}"
         )
     t0 = now()
+    fixed = await run(engine.fixed_prefix, messages, prompt)
     reused = await run(engine.reuse_prefix, prompt)
-    for i in range(reused, len(prompt), _PREFILL_CHUNK):
-        await run(engine.eval, prompt[i : i + _PREFILL_CHUNK])
+    chunk = _PREFILL_CHUNK if stop is None else _BACKGROUND_CHUNK
+    pause = engine.pin_point(prompt, reused, fixed)
+    for i in range(reused, pause, chunk):
+        await run(engine.eval, prompt[i : min(i + chunk, pause)])
+        if stop is not None and stop():
+            return prompt, reused, now() - t0
+    await run(engine.pin, prompt, fixed)
+    for i in range(engine.kv_len, len(prompt), chunk):
+        await run(engine.eval, prompt[i : i + chunk])
+        if stop is not None and stop():
+            break
     return prompt, reused, now() - t0
 
 
 async def _decode(
-    engine: TokenEngine, config: GenerationConfig, room: int, state: _Decode
+    engine: TokenEngine,
+    config: GenerationConfig,
+    room: int,
+    state: _Decode,
+    constraint: Constraint | None,
 ) -> AsyncIterator[TextDelta]:
-    """The decode loop: one worker-thread call per token, text streamed as it is decoded."""
+    """The decode loop: one worker-thread call per step, text streamed as it is decoded.
+
+    A step is one sampled token, or under a grammar the run of tokens it forces (evaluated
+    together at the next step, as a prefill batch).
+    """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    previous: int | None = None
-    tail = ""
-    while state.produced < min(config.max_tokens, room):
-        token = await anyio.to_thread.run_sync(_step, engine, previous, config)
-        if engine.is_eog(token):
+    pending: list[int] = []
+    limit = min(config.max_tokens, room)
+    while state.produced < limit:
+        step = await anyio.to_thread.run_sync(
+            _step, engine, pending, config, constraint, limit - state.produced
+        )
+        if not step:  # the grammar is complete
             state.finish = "stop"
             break
-        state.produced += 1
-        previous = token
-        text = state.stops.feed(decoder.decode(engine.token_bytes(token)))
-        if text:
-            state.first = state.first if state.first is not None else now()
-            yield TextDelta(text=text)
-        if state.stops.stopped:
-            state.finish = "stop"
-            return
+        ended = False
+        for token in step:
+            if engine.is_eog(token):
+                state.finish, ended = "stop", True
+                break
+            state.produced += 1
+            text = state.stops.feed(decoder.decode(engine.token_bytes(token)))
+            if text:
+                state.first = state.first if state.first is not None else now()
+                yield TextDelta(text=text)
+            if state.stops.stopped:
+                state.finish = "stop"
+                return
+        if ended:
+            break
+        pending = list(step)
     tail = state.stops.feed(decoder.decode(b"", final=True))
     if not state.stops.stopped:
         tail += state.stops.flush()
@@ -280,8 +393,32 @@ async def _decode(
         yield TextDelta(text=tail)
 
 
-def _step(engine: TokenEngine, previous: int | None, config: GenerationConfig) -> int:
-    """One decode step in the worker thread: append the previous token, sample the next."""
-    if previous is not None:
-        engine.eval([previous])
-    return engine.sample(temperature=config.temperature, seed=config.seed)
+def _step(
+    engine: TokenEngine,
+    pending: list[int],
+    config: GenerationConfig,
+    constraint: Constraint | None,
+    room: int,
+) -> list[int]:
+    """One decode step in the worker thread: append the pending tokens, choose the next ones.
+
+    Returns:
+        One sampled token, or the tokens the grammar forces (at most ``room``), or ``[]`` when
+        the grammar accepts nothing more.
+    """
+    if constraint is not None and constraint.done:
+        return []
+    if pending:
+        engine.eval(pending)
+    if constraint is None:
+        return [engine.sample(temperature=config.temperature, seed=config.seed)]
+    forced = constraint.forced()[:room]
+    if forced:
+        constraint.accept(forced)
+        return forced
+    token = engine.sample(
+        temperature=config.temperature, seed=config.seed, allowed=constraint.allowed()
+    )
+    if not engine.is_eog(token):
+        constraint.accept([token])
+    return [token]

@@ -1,0 +1,244 @@
+"""Grammars for every role's output: plan lines, joiner decisions, ReAct actions, expressions.
+
+One mechanism for every role (DESIGN.md, "Token economy"): each agent attaches a
+:class:`~interlace.llm.Grammar` to its request and a backend that can constrain decoding (the
+embedded engine, through llguidance) makes every sampled token keep the output inside it. The
+model can then never write a malformed plan line, an unknown tool, a reference to a later task,
+or a joiner reply without its ``Action:`` line, so no retry ("nudge") request is needed. Tokens
+the grammar forces (``"Action: Finish("`` after a thought, ``"2. "`` after a newline...) are
+evaluated in one batch instead of being decoded one by one. Backends that cannot constrain
+ignore the grammar, and the agents parse and retry as before.
+
+Grammars are written in llguidance's Lark dialect (https://github.com/guidance-ai/llguidance,
+``docs/syntax.md``): lowercase rules, uppercase terminals, ``/regex/`` terminals.
+
+Argument values follow each tool's JSON schema (:func:`value_rule`): strings are double-quoted
+Python literals, integers and numbers plain literals, ``True``/``False``/``None``, lists in
+brackets; a schema the builder does not know becomes a permissive literal, never an error. In a
+plan, a whole argument may instead be a reference ``$N`` to an *earlier* task (LLMCompiler,
+Kim et al. 2023, §3.1); references inside strings are left to the parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from interlace.llm._base import Grammar
+
+__all__ = [
+    "MAX_PLAN_TASKS",
+    "expression_grammar",
+    "joiner_grammar",
+    "plan_grammar",
+    "react_grammar",
+    "value_rule",
+]
+
+MAX_PLAN_TASKS = 12
+"""Most tool calls one constrained plan may hold before ``join()`` (the line after is join)."""
+
+_STRING = r'/"([^"\\\n]|\\[^\n]){0,300}"/'
+_INT = r"/-?[0-9]{1,18}/"
+_NUMBER = r"/-?[0-9]{1,18}(\.[0-9]{1,12})?([eE]-?[0-9]{1,3})?/"
+_LITERAL = rf"({_STRING} | {_NUMBER} | \"True\" | \"False\" | \"None\")"
+_THOUGHT = r"/[^\n]{1,200}/"
+_ANSWER = r"/([^\n()]|\([^\n()]{0,80}\)){1,160}/"
+_SEP = '", "'
+
+
+class SchemaTool(Protocol):
+    """What a grammar needs from a tool: its name and the JSON schema of its parameters."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+
+
+def _quote(text: str) -> str:
+    """``text`` as a Lark string literal."""
+    return json.dumps(text)
+
+
+def _rule_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", text.lower())
+
+
+def value_rule(schema: Mapping[str, Any], *, ref: str | None = None, depth: int = 0) -> str:
+    """A Lark expression for a Python literal of the JSON ``schema`` type.
+
+    Args:
+        schema: one property's JSON schema (``type``, ``enum``, ``anyOf``, ``items``...).
+        ref: a rule name whose alternatives (references such as ``"$1"``) may stand for the
+            whole value, or ``None``.
+        depth: nesting level (lists of lists are cut to a permissive literal at depth 2).
+
+    Returns:
+        The expression; unknown or unsupported schemas give a permissive literal.
+    """
+    alternatives = _value_alternatives(schema, ref=ref, depth=depth)
+    if ref is not None:
+        alternatives.append(ref)
+    return "(" + " | ".join(dict.fromkeys(alternatives)) + ")"
+
+
+def _value_alternatives(schema: Mapping[str, Any], *, ref: str | None, depth: int) -> list[str]:
+    if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
+        return [_quote(_python_literal(v)) for v in schema["enum"]]
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            out: list[str] = []
+            for option in options:
+                if isinstance(option, Mapping):
+                    out += _value_alternatives(option, ref=ref, depth=depth)
+            return out or [_LITERAL]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        out = []
+        for k in kind:
+            out += _value_alternatives({**schema, "type": k}, ref=ref, depth=depth)
+        return out or [_LITERAL]
+    if kind == "string":
+        return [_STRING]
+    if kind == "integer":
+        return [_INT]
+    if kind == "number":
+        return [_NUMBER]
+    if kind == "boolean":
+        return ['"True"', '"False"']
+    if kind == "null":
+        return ['"None"']
+    if kind == "array" and depth < 2:
+        items = schema.get("items")
+        item = value_rule(items if isinstance(items, Mapping) else {}, ref=ref, depth=depth + 1)
+        return [f'"[" ({item} ({_SEP} {item}){{0,31}})? "]"']
+    return [_LITERAL]
+
+
+def _python_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return repr(value)
+
+
+def _call_rule(tool: SchemaTool, ref: str | None) -> str:
+    """``name(v1, v2, ...)``, positional in the schema's property order: every parameter up to
+    the last required one must be given, the ones after it may be left off from the end."""
+    params = tool.parameters
+    properties = params.get("properties") if isinstance(params, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return f'{_quote(tool.name + "(")} (/[^\\n)]{{1,300}}/)? ")"'
+    required = set(params.get("required") or ())
+    names = list(properties)
+    last_required = max((i for i, n in enumerate(names) if n in required), default=-1)
+    values = [value_rule(p if isinstance(p, Mapping) else {}, ref=ref) for p in properties.values()]
+    head, optional = values[: last_required + 1], values[last_required + 1 :]
+    if head:
+        body = f" {_SEP} ".join(head) + (f" ({_SEP} {_chain(optional)})?" if optional else "")
+    else:
+        body = f"({_chain(optional)})?" if optional else ""
+    return f'{_quote(tool.name + "(")} {body} ")"' if body else _quote(tool.name + "()")
+
+
+def _chain(values: Sequence[str]) -> str:
+    """``v1 (SEP v2 (SEP v3)?)?``: the values in order, left off from the end."""
+    out = values[-1]
+    for value in reversed(values[:-1]):
+        out = f"{value} ({_SEP} {out})?"
+    return out
+
+
+def plan_grammar(tools: Sequence[SchemaTool], *, max_tasks: int = MAX_PLAN_TASKS) -> Grammar:
+    """Plan lines of LLMCompiler's planner (Kim et al. 2023, §3.1), ending at ``join()``.
+
+    The plan is ``1. tool(args)`` ... ``N. join()``: ids count up from 1 with no gap, every
+    call names a listed tool, arguments are typed by the tool's schema, a whole argument may be
+    ``$k`` only for an earlier id ``k``, and an optional ``Thought: ...`` line may precede any
+    call. After ``max_tasks`` calls the next line must be ``join()``. Generation ends at
+    ``join()`` (the parser treats it as the end of the plan).
+
+    Args:
+        tools: the tools plans may call.
+        max_tasks: most calls before ``join()``.
+
+    Returns:
+        The grammar (Lark text).
+    """
+    lines = ["start: thought? step1", f'thought: "Thought: " {_THOUGHT} "\\n"']
+    for k in range(1, max_tasks + 2):
+        head = _quote(f"{k}. ")
+        if k == max_tasks + 1:
+            lines.append(f'step{k}: {head} "join()"')
+            break
+        ref = f"ref{k}" if k > 1 else None
+        if ref is not None:
+            lines.append(f"{ref}: " + " | ".join(_quote(f"${j}") for j in range(1, k)))
+        calls = " | ".join(f"call{k}_{_rule_name(t.name)}" for t in tools) or '"join()"'
+        lines.append(f'step{k}: {head} ("join()" | ({calls}) "\\n" thought? step{k + 1})')
+        lines += [f"call{k}_{_rule_name(t.name)}: {_call_rule(t, ref)}" for t in tools]
+    return Grammar(lark="\n".join(lines), name="plan")
+
+
+def joiner_grammar(*, final: bool = False, thought: bool = True) -> Grammar:
+    """The joiner's decision (Kim et al. 2023, §3.3): a one-line ``Thought: ...`` (at most 200
+    characters), then ``Action: Finish(answer)`` or, unless ``final``,
+    ``Action: Replan(what is missing)``. Generation ends at the closing parenthesis.
+
+    Args:
+        final: the last round: only ``Finish``.
+        thought: require the thought (``False``: optional). Required by default: allowed to
+            skip it, the 0.5B default model answered yes/no questions with an entity's name
+            (4 of 4 HotpotQA questions, 2026-12-01).
+    """
+    actions = '"Finish(" ANSWER ")"' + ("" if final else ' | "Replan(" ANSWER ")"')
+    head = '"Thought: " THOUGHT "\\n"' if thought else '("Thought: " THOUGHT "\\n")?'
+    lark = "\n".join(
+        [
+            f'start: {head} "Action: " (' + actions + ")",
+            f"THOUGHT: {_THOUGHT}",
+            f"ANSWER: {_ANSWER}",
+        ]
+    )
+    return Grammar(lark=lark, name="joiner-final" if final else "joiner")
+
+
+def react_grammar(tools: Sequence[SchemaTool]) -> Grammar:
+    """One ReAct turn (Yao et al. 2022): ``Thought: ...`` (at most 200 characters), then
+    ``Action: tool(args)`` for a listed tool with schema-typed arguments, or
+    ``Action: Finish(answer)``. Generation ends at the closing parenthesis."""
+    calls = [f"call_{_rule_name(t.name)}" for t in tools]
+    lines = [
+        f'start: "Thought: " THOUGHT "\\n" "Action: " ({" | ".join([*calls, "finish"])})',
+        'finish: "Finish(" ANSWER ")"',
+        f"THOUGHT: {_THOUGHT}",
+        f"ANSWER: {_ANSWER}",
+    ]
+    lines += [f"call_{_rule_name(t.name)}: {_call_rule(t, None)}" for t in tools]
+    return Grammar(lark="\n".join(lines), name="react")
+
+
+def expression_grammar() -> Grammar:
+    """One arithmetic expression on one line: numbers, ``+ - * / ** %``, parentheses, unary
+    minus and ``min``/``max``/``round``/``abs`` calls (what the math tool's evaluator accepts).
+    At most 200 characters; generation ends at the newline."""
+    lark = "\n".join(
+        [
+            'start: expr "\\n"',
+            'expr: term ((" + " | " - " | "+" | "-") term){0,15}',
+            'term: factor ((" * " | " / " | " % " | "*" | "/" | "%") factor){0,15}',
+            'factor: ("-")? atom ((" ** " | "**") atom)?',
+            'atom: NUMBER | "(" expr ")" | FUNC "(" expr ((", " | ",") expr){0,7} ")"',
+            'FUNC: "min" | "max" | "round" | "abs"',
+            r"NUMBER: /[0-9]{1,15}(\.[0-9]{1,10})?/",
+        ]
+    )
+    return Grammar(lark=lark, name="expression")
