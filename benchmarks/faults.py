@@ -16,7 +16,8 @@ break that with random cases, each run under an outer deadline (``anyio.fail_aft
   ScriptedLLM through :class:`~interlace.cml.CMLLoop` under a random policy (``sync``,
   ``sync-parallel``, ``async``), with the same tool behaviours behind interlace tools, plain
   invocables and BFCL tools (worker-thread backends), plus malformed, unterminated, repeated
-  and model-written ``[INTR]`` blocks and traps.
+  and model-written ``[INTR]`` blocks and traps; some model streams break with an ``LLMError``
+  midway (the loop must raise exactly that error, not an ``ExceptionGroup``).
 
 Every case has an expected outcome per task/call (computed from what the generator wrote), and
 three counters must stay at zero:
@@ -529,11 +530,14 @@ class CountingDecoder(StreamDecoder):
     """StreamDecoder that counts the characters the model generated (not the injected ones), so
     the scripted model can continue its script in the next request after an interrupt."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, break_after: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chars = 0
+        self.break_after = break_after  # pieces after which the model's stream fails
 
     async def step(self, monitor: Any) -> str | None:
+        if self.break_after is not None and self.generated >= self.break_after:
+            raise LLMConnectionError("injected: the model's stream broke off")
         piece = await super().step(monitor)
         if piece:
             self.chars += len(piece)
@@ -550,7 +554,9 @@ async def one_trace(rng: random.Random, counts: Counts) -> None:
         return script.text[decoder.chars :]
 
     llm = ScriptedLLM(reply, tpot=rng.choice([0.0, 0.0, 0.0005]))
-    decoder = CountingDecoder(llm, [Message(role="user", content="q")], GenerationConfig())
+    break_after = rng.randint(0, 30) if rng.random() < 0.05 else None
+    messages = [Message(role="user", content="q")]
+    decoder = CountingDecoder(llm, messages, GenerationConfig(), break_after=break_after)
     policy = rng.choice(["sync", "sync-parallel", "async"])
     loop = CMLLoop(
         decoder, tools, policy=policy, trace=Trace(), max_tokens=100_000, timeout=LOOP_TIMEOUT
@@ -562,6 +568,11 @@ async def one_trace(rng: random.Random, counts: Counts) -> None:
     except TimeoutError:
         counts.hangs += 1
         counts.note(f"trace hung ({policy}): {script.text!r}")
+        return
+    except LLMConnectionError as exc:
+        if break_after is None:  # only the injected failure may end a trace, and unchanged
+            counts.untyped += 1
+            counts.note(f"trace raised {show(exc)} ({policy}): {script.text!r}")
         return
     except Exception as exc:
         counts.untyped += 1

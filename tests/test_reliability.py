@@ -26,6 +26,7 @@ from interlace._errors import (
     CMLError,
     DataError,
     ExpressionError,
+    LLMConnectionError,
     ToolArgumentError,
     ToolExecutionError,
     ToolTimeoutError,
@@ -173,6 +174,46 @@ async def test_react_observation_of_an_unprintable_result_is_not_a_crash() -> No
     observations = [s["observation"] for s in result.details["steps"]]
     assert "str() raised RuntimeError" in observations[0]
     assert observations[1].startswith("Error: ToolExecutionError: tool 'broken' raised")
+
+
+@pytest.mark.anyio
+async def test_a_broken_model_stream_raises_its_llm_error_unchanged() -> None:
+    # Before: CMLLoop.run raised ExceptionGroup([LLMConnectionError]) when a call was running,
+    # so the bench runner recorded "agent crashed" instead of stopping on the backend failure.
+    from interlace.cml._runtime import CMLLoop
+    from interlace.trace._spans import Trace
+
+    started, cancelled = anyio.Event(), anyio.Event()
+
+    class Slow:
+        name = "slow"
+
+        async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+            started.set()
+            try:
+                await anyio.Event().wait()
+            finally:
+                cancelled.set()
+
+    class Breaking:
+        generated = 0
+        script = iter(["[CALL] c1 [HEAD] slow() [END]", " more"])
+
+        async def step(self, monitor: Any) -> str | None:
+            piece = next(self.script, None)
+            if piece is None:
+                await started.wait()
+                raise LLMConnectionError("the stream broke off")
+            self.generated += 1
+            return piece
+
+        async def inject(self, text: str) -> None:
+            raise AssertionError("nothing finishes before the stream breaks")
+
+    loop = CMLLoop(Breaking(), {"slow": Slow()}, policy="async", trace=Trace())
+    with anyio.fail_after(5), pytest.raises(LLMConnectionError):
+        await loop.run()
+    assert cancelled.is_set()
 
 
 # -- 2. BFCL backends run in a worker thread, with their timeout enforced ------------------------

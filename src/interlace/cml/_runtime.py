@@ -313,14 +313,24 @@ class CMLLoop:
         self._repeated = False
 
     async def run(self) -> LoopResult:
-        """Decode until the model ends with nothing outstanding, or the token budget runs out."""
+        """Decode until the model ends with nothing outstanding, or the token budget runs out.
+
+        Raises:
+            Exception: whatever decoding raised (e.g. an ``LLMError`` from the model's stream),
+                unchanged (not wrapped in an ``ExceptionGroup``); running calls are cancelled.
+        """
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
                 await self._decode()
+            except Exception as exc:  # re-raised below, once the calls are cancelled
+                error = exc
             finally:
                 self._segment()
                 tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
         return self.result
 
     async def _decode(self) -> None:
