@@ -315,6 +315,27 @@ def test_feed_never_raises_on_any_literal_structure(args: list[str]) -> None:
     assert len(events) == 2 and all(isinstance(e, TaskParsed | LineError) for e in events)
 
 
+_CML_PIECES = st.sampled_from(
+    [
+        "[CALL]", "[HEAD]", "[END]", "[TRAP]", "[INTR]", "[", "]", " c1 ", "f(", ")", "x=",
+        "1", '"a"', "{", "}", ":", ",", "[1]", "true", "\ud800", "\n", "$c1", "**k", "*a",
+        '{"name": "f", "arguments": ', "[" * 300, "]" * 300, "(" * 300, "1+" * 200, "é",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.one_of(_CML_PIECES, st.text(max_size=4)), max_size=40))
+def test_the_token_monitor_never_raises_on_model_output(pieces: list[str]) -> None:
+    monitor = TokenMonitor()
+    events = [e for piece in pieces for e in monitor.feed(piece)] + monitor.close()
+    for event in events:
+        if isinstance(event, BlockError):
+            assert isinstance(event.error, CMLError)
+        if isinstance(event, CallEvent):
+            assert render_value([event.call.args, dict(event.call.kwargs)])
+
+
 # -- 6. smaller defects --------------------------------------------------------------------------
 
 
