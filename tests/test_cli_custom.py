@@ -142,8 +142,8 @@ def test_bench_custom_with_a_scorer_function(
 
 def test_bench_custom_misuse(files: dict[str, Path], tmp_path: Path) -> None:
     store = str(tmp_path / "s.jsonl")
-    missing = runner.invoke(app, ["bench", "custom", "--store", store])
-    assert missing.exit_code == 2 and "needs --questions FILE and --tools" in missing.output
+    missing = runner.invoke(app, ["bench", "custom", "--store", store], env={"COLUMNS": "300"})
+    assert missing.exit_code == 2 and "needs --questions FILE and tools" in missing.output
     builtin = runner.invoke(
         app, ["bench", "hotpotqa", "--tools", f"{files['tools']}:area", "--store", store]
     )
@@ -287,3 +287,57 @@ def test_a_package_registers_a_benchmark_through_an_entry_point(tmp_path: Path) 
     )
     assert broken.returncode != 0
     assert "benchmark plugin 'geo' (geo_plugin:NOPE) cannot be loaded" in broken.stderr
+
+
+def test_bench_custom_with_mcp_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import shlex
+    import sys
+
+    from test_mcp import SERVER
+
+    questions = tmp_path / "sums.jsonl"
+    questions.write_text(
+        "\n".join(
+            json.dumps({"id": f"s{a}", "question": f"What is {a} + 3?", "answer": str(a + 3)})
+            for a in (1, 2)
+        )
+    )
+
+    def reply(messages: Any) -> str:
+        if len(messages) > 2 or "Observation" in messages[-1].content:
+            return "Thought: the sum.\nAction: Finish(4)"  # right for s1 only
+        a = messages[-1].content.split("What is ")[1].split(" ")[0]
+        return f"1. add({a}, 3)\n2. join()\n<END_OF_PLAN>"
+
+    monkeypatch.setattr(
+        "interlace.cli._bench._load_llm", lambda spec, threads=None: ScriptedLLM(reply)
+    )
+    store = tmp_path / "sums-out.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "custom",
+            "--questions",
+            str(questions),
+            "--mcp",
+            shlex.join([sys.executable, str(SERVER)]),
+            "--methods",
+            "compiler",
+            "--scorer",
+            "numeric",
+            "--store",
+            str(store),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    records = {r["question_id"]: r for r in map(json.loads, store.read_text().splitlines())}
+    assert records["s1"]["correct"] is True and records["s2"]["correct"] is False
+    assert records["s1"]["tool_calls"] == records["s2"]["tool_calls"] == 1
+    assert not records["s1"]["errors"]
+    misuse = runner.invoke(
+        app,
+        ["bench", "hotpotqa", "--mcp", "python x.py", "--store", str(tmp_path / "h.jsonl")],
+        env={"COLUMNS": "300"},
+    )
+    assert misuse.exit_code == 2 and "only go with `bench custom`" in misuse.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ from interlace.cli._benchmarks import (
     Scorer,
     no_empty_store,
     pick_benchmark,
+    with_remote_tools,
 )
 from interlace.cli._common import fail
 from interlace.cli._roles import print_role_tables
@@ -199,6 +201,8 @@ def bench(
     threads: Threads = None,
     questions_file: QuestionsFile = None,
     tools: ToolSpecs = None,
+    mcp: MCPCommands = None,
+    mcp_url: MCPURLs = None,
     examples: ExamplesFile = None,
     scorer: Scorer = "match",
 ) -> None:
@@ -209,7 +213,12 @@ def bench(
     """
     try:
         chosen_bench = pick_benchmark(
-            benchmark, questions=questions_file, tools=tools, examples=examples, scorer=scorer
+            benchmark,
+            questions=questions_file,
+            tools=tools,
+            remote=bool(mcp or mcp_url),
+            examples=examples,
+            scorer=scorer,
         )
         bench_obj = _with_categories(chosen_bench, categories)
         if methods is None:
@@ -239,7 +248,8 @@ def bench(
         )
         with no_empty_store(store):
             results = Store(store)
-            written = _bench_run(config, questions, results, llm, threads, method_list)
+            remote = (mcp or [], mcp_url or [])
+            written = _bench_run(config, questions, results, llm, threads, method_list, remote)
     except InterlaceError as exc:
         raise _fail(exc) from exc
     err().print(f"wrote {written} records to {store} ({len(results)} in the store)")
@@ -252,8 +262,13 @@ def _bench_run(
     llm: str,
     threads: int | None,
     method_list: Sequence[str],
+    remote: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> int:
-    """Load the backend and run the questions with a progress bar; records written."""
+    """Load the backend and run the questions with a progress bar; records written.
+
+    ``remote`` are the MCP servers (commands, URLs) whose tools a custom benchmark adds; they
+    stay connected for the whole run.
+    """
     backend = _load_llm(llm, threads)
     columns = (
         TextColumn("{task.description:>10}"),
@@ -264,16 +279,25 @@ def _bench_run(
     )
     with Progress(*columns, console=err()) as progress:
         live = _Live(progress, method_list, len(questions))
-        return anyio.run(_bench_async, config, questions, backend, results, live)
+        return anyio.run(_bench_async, config, questions, backend, results, live, remote)
 
 
 async def _bench_async(
-    config: RunConfig, questions: list[Question], llm: LLM, store: Store, live: _Live
+    config: RunConfig,
+    questions: list[Question],
+    llm: LLM,
+    store: Store,
+    live: _Live,
+    remote: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> int:
     try:
-        return await run_benchmark(
-            config, questions, llm, store, on_record=live.record, on_skip=live.skip
-        )
+        async with open_tools(None, *remote) as served:
+            if served:
+                benchmark = with_remote_tools(config.benchmark, served)
+                config = dataclasses.replace(config, benchmark=benchmark)
+            return await run_benchmark(
+                config, questions, llm, store, on_record=live.record, on_skip=live.skip
+            )
     finally:
         await llm.aclose()
 

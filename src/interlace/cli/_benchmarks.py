@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from interlace._errors import UsageError
+from interlace._tools import Tool
 from interlace.bench._benchmarks import LLMCompilerBenchmark
 from interlace.bench._custom import NO_EXAMPLES, SCORERS, CustomBenchmark, load_examples
 from interlace.bench._custom import load_questions as _load_questions
@@ -57,26 +58,34 @@ def pick_benchmark(
     tools: Sequence[str] | None,
     examples: Path | None,
     scorer: str,
+    remote: bool = False,
 ) -> Benchmark:
     """The benchmark ``name`` with the command line's ``--questions``/``--tools``/... applied.
+
+    ``remote``: MCP servers were given (``--mcp``/``--mcp-url``); their tools are added when the
+    run connects to them (:func:`with_remote_tools`).
 
     Raises:
         typer.BadParameter: an option that does not fit ``name`` (exit code 2).
         UsageError: an unknown benchmark, or a bad ``--tools``/``--scorer`` spec.
     """
     if name == CUSTOM:
-        if questions is None or not tools:
+        if questions is None or not (tools or remote):
             raise typer.BadParameter(
-                "bench custom needs --questions FILE and --tools MODULE:ATTR", param_hint="custom"
+                "bench custom needs --questions FILE and tools: --tools MODULE:ATTR, --mcp "
+                "COMMAND or --mcp-url URL",
+                param_hint="custom",
             )
         return CustomBenchmark(
             name=f"{CUSTOM}:{questions.stem}",
             questions=questions,
-            tools=[t for spec in tools for t in load_tool_spec(spec)],
+            tools=[t for spec in tools or () for t in load_tool_spec(spec)],
             examples=load_examples(examples) if examples is not None else NO_EXAMPLES,
             scorer=_scorer(scorer),
         )
     given = [opt for opt, value in (("--tools", tools), ("--examples", examples)) if value]
+    if remote:
+        given.append("--mcp/--mcp-url")
     if scorer != "match":
         given.append("--scorer")
     if given:
@@ -96,6 +105,22 @@ def pick_benchmark(
         name=f"{bench_obj.name}:{questions.stem}",
         loader=functools.partial(_questions_of, questions),
     )
+
+
+def with_remote_tools(benchmark: Benchmark, tools: Sequence[Tool]) -> Benchmark:
+    """``benchmark`` (a custom one) with ``tools`` (an MCP server's) added to its own.
+
+    Raises:
+        UsageError: not a custom benchmark, or two tools with one name.
+    """
+    if not isinstance(benchmark, CustomBenchmark):
+        raise UsageError("--mcp and --mcp-url only go with `bench custom`")
+    combined = [*benchmark.tools, *tools]
+    names = [t.name for t in combined]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"two tools are named {', '.join(twice)}: tool names must be unique")
+    return dataclasses.replace(benchmark, tools=combined)
 
 
 def _questions_of(path: Path, data_dir: Path) -> Any:
