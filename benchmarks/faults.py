@@ -60,11 +60,12 @@ from interlace._errors import (
     UsageError,
 )
 from interlace._executor import ExecutionLimits, run_plan
+from interlace._plan import TaskId
 from interlace._planner import PlanEvent, PlanParser
 from interlace._scheduler import Failed, Outcome, Skipped, Succeeded
 from interlace._tools import Tool
 from interlace.bench.bfcl._tools import BFCLTool
-from interlace.cml._runtime import CMLLoop, StreamDecoder
+from interlace.cml._runtime import CMLLoop, Policy, StreamDecoder
 from interlace.llm._base import GenerationConfig, Message, TextDelta
 from interlace.testing import ScriptedLLM
 from interlace.trace._spans import Trace
@@ -384,7 +385,7 @@ async def one_plan(rng: random.Random, counts: Counts) -> None:
     if report.cancelled:
         return  # which tasks finished before the cancellation is timing; each has one outcome
     for task_id, want in expected.items():
-        record = report.records.get(task_id)
+        record = report.records.get(TaskId(task_id))
         if record is not None and not _matches(record.outcome, want):
             counts.lost_outcomes += 1
             counts.note(f"task {task_id}: expected {want}, got {show(record.outcome)}")
@@ -557,7 +558,8 @@ async def one_trace(rng: random.Random, counts: Counts) -> None:
     break_after = rng.randint(0, 30) if rng.random() < 0.05 else None
     messages = [Message(role="user", content="q")]
     decoder = CountingDecoder(llm, messages, GenerationConfig(), break_after=break_after)
-    policy = rng.choice(["sync", "sync-parallel", "async"])
+    policies: list[Policy] = ["sync", "sync-parallel", "async"]
+    policy = rng.choice(policies)
     loop = CMLLoop(
         decoder, tools, policy=policy, trace=Trace(), max_tokens=100_000, timeout=LOOP_TIMEOUT
     )

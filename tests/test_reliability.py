@@ -458,7 +458,7 @@ def test_scoring_does_not_replay_calls_rejected_during_the_run(
     from interlace.bench.bfcl import accepted_calls, multi_step_state_matches
 
     _wheel(tmp_path, monkeypatch)
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"name": "secret", "args": [], "arguments": {}},  # excluded: rejected live
         {"name": "bump", "args": [], "arguments": {"by": 2, "nope": 1}},  # bad argument
         {"name": "Bump", "args": [2], "arguments": {}},  # accepted (case, positional)

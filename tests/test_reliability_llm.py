@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -128,7 +128,7 @@ async def _ok(writer: Writer) -> None:
     writer.write(_event("[DONE]"))
 
 
-def _body(status: str, body: dict[str, object], extra: dict[str, str] | None = None) -> bytes:
+def _body(status: str, body: Mapping[str, object], extra: dict[str, str] | None = None) -> bytes:
     data = json.dumps(body).encode()
     headers = {"content-type": "application/json", "content-length": str(len(data))}
     headers |= {"connection": "close"} | (extra or {})
