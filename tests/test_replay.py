@@ -21,8 +21,9 @@ from interlace.agents._result import Agent, RunResult
 from interlace.bench._eval import evaluate_files
 from interlace.bench._latency import with_latency
 from interlace.bench._mathtool import make_math
+from interlace.bench._recorded import recorded_requests
 from interlace.bench._registry import Question, QuestionId, RunOptions
-from interlace.bench._replay import ReplayReport, recorded_requests, replay_store
+from interlace.bench._replay import ReplayReport, replay_store
 from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
 from interlace.llm._base import (

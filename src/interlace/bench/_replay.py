@@ -24,7 +24,8 @@ recorded: an empty reply is served), ``missing`` (recorded requests never asked 
 record's details — plans, ReAct steps, joiner thoughts and the answer).
 
 CML runs (BFCL: ``sync``, ``sync-parallel``, ``async``, ``async-naive``) drive the local token
-engine directly, not :meth:`~interlace.llm.LLM.stream`; they are skipped with a reason.
+engine directly, not :meth:`~interlace.llm.LLM.stream`; they are replayed on a token engine that
+serves the recorded model output (:mod:`interlace.bench._replay_cml`).
 """
 
 from __future__ import annotations
@@ -41,13 +42,20 @@ import anyio
 from interlace._errors import UsageError
 from interlace.agents._common import current_request_role, prompt_digest
 from interlace.bench._latency import Latency
+from interlace.bench._recorded import RecordedRequest, llm_spans, recorded_requests
 from interlace.bench._registry import Benchmark, Question, RunOptions, get_benchmark
+from interlace.bench._replay_cml import (
+    ReplayEngineLLM,
+    TokenVocabulary,
+    fit_cml_speed,
+    is_cml,
+    registry_vocabulary,
+)
 from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store, read_records, record_key
 from interlace.llm._base import (
     LLM,
     Completion,
-    FinishReason,
     GenerationConfig,
     Message,
     StreamItem,
@@ -57,43 +65,11 @@ from interlace.llm._base import (
     now,
 )
 from interlace.trace._serial import trace_from_dict
-from interlace.trace._spans import Span, Trace
+from interlace.trace._spans import Trace
 from interlace.trace._speed import LLMSpeed, parse_speed
-from interlace.trace.analysis import fit_trace_speed, llm_requests
+from interlace.trace.analysis import fit_trace_speed
 
 _DEFAULT_CONFIG = GenerationConfig()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RecordedRequest:
-    """One LLM request of a stored run, as the replay serves it again.
-
-    Attributes:
-        index: position among the run's recorded requests (start order).
-        role: the role it was recorded under.
-        text: its output text (``None``: not recorded and not reconstructable).
-        exact: ``text`` is the recorded text (``False``: rebuilt from the record's details).
-        prompt_tokens, cached_prompt_tokens, output_tokens: tokens, as recorded.
-        prompt_sha: the recorded prompt digest (``None``: the store has none).
-        by_tool: a tool made the request.
-        finish_reason: as recorded.
-    """
-
-    index: int
-    role: str
-    text: str | None
-    exact: bool
-    prompt_tokens: int
-    cached_prompt_tokens: int
-    output_tokens: int
-    prompt_sha: str | None
-    by_tool: bool
-    finish_reason: FinishReason = "stop"
-
-    @property
-    def uncached_prompt_tokens(self) -> int:
-        """Prompt tokens the recorded backend prefilled."""
-        return max(self.prompt_tokens - self.cached_prompt_tokens, 0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,104 +90,6 @@ class Divergence:
     role: str
     request: int
     detail: str = ""
-
-
-def _llm_spans(trace: Trace) -> list[Span]:
-    return sorted(
-        (s for s in trace.spans if s.kind == "llm" and "role" in s.attrs), key=lambda s: s.start
-    )
-
-
-def recorded_requests(record: Mapping[str, Any]) -> list[RecordedRequest]:
-    """The LLM requests of one store record, in start order, with their texts.
-
-    Texts come from each span's ``attrs["text"]``; a store written before spans carried it gets
-    texts rebuilt from ``details`` (:func:`_reconstruct`), marked ``exact=False``.
-
-    Raises:
-        UsageError: the record has no trace.
-    """
-    data = record.get("trace")
-    if not isinstance(data, Mapping):
-        raise UsageError(
-            f"record {record.get('question_id')!r}/{record.get('method')!r} has no trace"
-        )
-    trace = trace_from_dict(dict(data))
-    spans = _llm_spans(trace)
-    tools = [s for s in trace.spans if s.kind == "tool"]
-    rebuilt = _reconstruct(record, trace, spans)
-    out = []
-    for i, span in enumerate(spans):
-        attrs = span.attrs
-        text = attrs.get("text")
-        exact = isinstance(text, str)
-        finish = attrs.get("finish_reason")
-        out.append(
-            RecordedRequest(
-                index=i,
-                role=str(attrs["role"]),
-                text=text if isinstance(text, str) else rebuilt.get(i),
-                exact=exact,
-                prompt_tokens=_count(attrs.get("prompt_tokens")),
-                cached_prompt_tokens=_count(attrs.get("cached_prompt_tokens")),
-                output_tokens=_count(attrs.get("completion_tokens")),
-                prompt_sha=sha if isinstance(sha := attrs.get("prompt_sha"), str) else None,
-                by_tool=attrs.get("tool") is True
-                or any(t.start <= span.start and span.end <= t.end for t in tools),
-                finish_reason=finish if finish in ("stop", "length", "cancelled") else "stop",
-            )
-        )
-    return out
-
-
-def _count(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def _reconstruct(record: Mapping[str, Any], trace: Trace, spans: Sequence[Span]) -> dict[int, str]:
-    """Output texts rebuilt from ``details`` for stores whose spans carry no text.
-
-    Planner: ``details["plans"]`` in order. ReAct: ``details["steps"][i]["text"]``. Joiner: its
-    round's thought and decision (``kind="join"/"replan"`` spans) as ``Thought: ...`` /
-    ``Action: Finish(answer)`` or ``Action: Replan(thought)``; a joiner round that needed a
-    nudge gets only its thought, and the nudge ``Action: Finish(answer)``. ReAct's final
-    turn: ``Action: Finish(answer)``.
-    """
-    details = record.get("details") or {}
-    answer = str(record.get("prediction") or "")
-    plans = [str(p) for p in details.get("plans") or []]
-    steps = [str(s.get("text", "")) for s in details.get("steps") or [] if isinstance(s, Mapping)]
-    joins = sorted((s for s in trace.spans if s.kind in ("join", "replan")), key=lambda s: s.start)
-    nudged = {
-        k
-        for k, j in enumerate(joins)
-        if any(s.attrs.get("role") == "joiner-nudge" and j.start <= s.start <= j.end for s in spans)
-    }
-    counters: dict[str, int] = defaultdict(int)
-    out: dict[int, str] = {}
-    for i, span in enumerate(spans):
-        role = str(span.attrs["role"])
-        k = counters[role]
-        counters[role] += 1
-        if role == "planner" and k < len(plans):
-            out[i] = plans[k]
-        elif role == "react" and k < len(steps):
-            out[i] = steps[k]
-        elif role in ("react-final", "joiner-nudge"):
-            out[i] = f"Action: Finish({answer})"
-        elif role == "joiner" and k < len(joins):
-            out[i] = _joiner_text(joins[k], answer, nudged=k in nudged)
-    return out
-
-
-def _joiner_text(join: Span, answer: str, *, nudged: bool) -> str:
-    thought = str(join.attrs.get("thought") or "").strip()
-    head = f"Thought: {thought}\n" if thought else ""
-    if nudged:
-        return head.strip() or "Thought:"
-    if join.attrs.get("decision") == "replan":
-        return f"{head}Action: Replan({thought or 'the observations do not answer it'})"
-    return f"{head}Action: Finish({answer})"
 
 
 class ReplayLLM(LLM):
@@ -331,7 +209,7 @@ class ReplayLLM(LLM):
     def role_divergences(self, replayed: Trace) -> list[Divergence]:
         """Agent requests whose reply the agent recorded under another role than the original
         (``replayed``: the replayed run's trace)."""
-        roles = [s.attrs["role"] for s in _llm_spans(replayed) if s.attrs.get("tool") is not True]
+        roles = [s.attrs["role"] for s in llm_spans(replayed) if s.attrs.get("tool") is not True]
         recorded = {r.index: r.role for r in self._agent}
         out = []
         for (number, index), role in zip(self.served, roles, strict=False):
@@ -427,9 +305,18 @@ class ReplayReport:
         return dict(sorted(counts.items()))
 
 
-def resolve_speed(spec: str | LLMSpeed, records: Iterable[Mapping[str, Any]]) -> LLMSpeed:
+Vocabularies = Callable[[str], TokenVocabulary]
+"""Model name -> its tokenizer (for CML replays; default :func:`registry_vocabulary`)."""
+
+
+def resolve_speed(
+    spec: str | LLMSpeed,
+    records: Iterable[Mapping[str, Any]],
+    vocabulary: Vocabularies = registry_vocabulary,
+) -> LLMSpeed:
     """``spec`` as a speed; ``"recorded"`` fits the records' own requests (serial, like the
-    local backend that recorded them; ``"recorded,serial=0"`` lets requests overlap).
+    local backend that recorded them; ``"recorded,serial=0"`` lets requests overlap), or for a
+    store of CML runs :func:`~interlace.bench._replay_cml.fit_cml_speed`.
 
     Raises:
         UsageError: a bad spec, or ``recorded`` for a store without measured TTFTs.
@@ -439,7 +326,10 @@ def resolve_speed(spec: str | LLMSpeed, records: Iterable[Mapping[str, Any]]) ->
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if not parts or parts[0] != "recorded":
         return parse_speed(spec)
-    traces = [trace_from_dict(r["trace"]) for r in records if isinstance(r.get("trace"), dict)]
+    rows = [r for r in records if isinstance(r.get("trace"), dict)]
+    if rows and all(is_cml(r) for r in rows):
+        return fit_cml_speed(rows, vocabulary(_model(rows[0])))
+    traces = [trace_from_dict(r["trace"]) for r in rows]
     serial = "serial=0" not in parts[1:]
     fitted = fit_trace_speed(traces, serial=serial)
     if fitted is None:
@@ -466,6 +356,19 @@ class _Context:
     data_dir: Path
     resolve: Resolver
     questions: dict[str, dict[str, Question]] = field(default_factory=dict)
+    vocabulary: Vocabularies = registry_vocabulary
+    engines: dict[str, ReplayEngineLLM] = field(default_factory=dict)
+
+
+def _model(record: Mapping[str, Any]) -> str:
+    return str((record.get("config") or {}).get("model"))
+
+
+def _engine_llm(ctx: _Context, record: Mapping[str, Any]) -> ReplayEngineLLM:
+    model = _model(record)
+    if model not in ctx.engines:
+        ctx.engines[model] = ReplayEngineLLM(ctx.vocabulary(model), ctx.speed, model=model)
+    return ctx.engines[model]
 
 
 def _question(ctx: _Context, bench: Benchmark, question_id: str) -> Question | None:
@@ -507,6 +410,7 @@ async def replay_store(
     methods: Sequence[str] | None = None,
     limit: int | None = None,
     resolve: Resolver | None = None,
+    vocabulary: Vocabularies = registry_vocabulary,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReplayReport:
     """Re-run every stored (question, method) of ``source`` with a :class:`ReplayLLM`.
@@ -519,6 +423,8 @@ async def replay_store(
         methods: only these methods (``None``: all).
         limit: only the first ``limit`` questions of the source, in file order.
         resolve: benchmark name -> benchmark (default: the registry's ``get_benchmark``).
+        vocabulary: model name -> tokenizer, for CML runs (default: the registry model's GGUF
+            vocabulary, read without its weights).
         on_record: called with each new record.
 
     Returns:
@@ -530,9 +436,13 @@ async def replay_store(
         LLMError: never from the replay LLM itself; a tool's LLM error propagates as in a run.
     """
     records = _select(list(read_records(source)), methods, limit)
-    report = ReplayReport(speed=resolve_speed(speed, records))
+    report = ReplayReport(speed=resolve_speed(speed, records, vocabulary))
     ctx = _Context(
-        source=source, speed=report.speed, data_dir=data_dir, resolve=resolve or get_benchmark
+        source=source,
+        speed=report.speed,
+        data_dir=data_dir,
+        resolve=resolve or get_benchmark,
+        vocabulary=vocabulary,
     )
     for record in records:
         await _replay_one(ctx, record, target, report, on_record)
@@ -572,34 +482,71 @@ async def _replay_one(
     except UsageError as exc:
         report.skipped.append((qid, method, str(exc)))
         return
-    trace = trace_from_dict(dict(record["trace"]))
-    if any(r.role == "cml" for r in llm_requests(trace)):
-        reason = "CML run on the local token engine: replay serves LLM.stream requests only"
-        report.skipped.append((qid, method, reason))
-        return
     bench = ctx.resolve(str(record.get("benchmark")))
     question = _question(ctx, bench, qid)
     if question is None:
         report.skipped.append((qid, method, "question not in the benchmark's data"))
         return
-    llm = ReplayLLM(
-        recorded,
-        ctx.speed,
-        model=str((record.get("config") or {}).get("model") or "replay"),
-        question_id=qid,
-        method=method,
-    )
-    new: list[dict[str, Any]] = []
-    written = await run_benchmark(
-        _run_config(ctx, bench, record), [question], llm, target, on_record=new.append
-    )
-    report.divergences.extend(llm.divergences)
-    report.divergences.extend(llm.missing())
-    report.written += written
+    config = _run_config(ctx, bench, record)
+    if is_cml(record):
+        new = await _replay_cml(ctx, record, config, question, target, report)
+    else:
+        new = await _replay_requests(ctx, record, recorded, config, question, target, report)
     for item in new:
-        if isinstance(item.get("trace"), dict):
-            report.divergences.extend(llm.role_divergences(trace_from_dict(item["trace"])))
         report.recorded_latency[method].append(float(record.get("latency") or 0.0))
         report.replayed_latency[method].append(float(item.get("latency") or 0.0))
         if on_record:
             on_record(item)
+
+
+async def _replay_requests(
+    ctx: _Context,
+    record: Mapping[str, Any],
+    recorded: Sequence[RecordedRequest],
+    config: RunConfig,
+    question: Question,
+    target: Store,
+    report: ReplayReport,
+) -> list[dict[str, Any]]:
+    """One agent run over :meth:`LLM.stream` with a :class:`ReplayLLM`; its new records."""
+    llm = ReplayLLM(
+        recorded,
+        ctx.speed,
+        model=str((record.get("config") or {}).get("model") or "replay"),
+        question_id=str(record.get("question_id")),
+        method=str(record.get("method")),
+    )
+    new: list[dict[str, Any]] = []
+    report.written += await run_benchmark(config, [question], llm, target, on_record=new.append)
+    report.divergences.extend(llm.divergences)
+    report.divergences.extend(llm.missing())
+    for item in new:
+        if isinstance(item.get("trace"), dict):
+            report.divergences.extend(llm.role_divergences(trace_from_dict(item["trace"])))
+    return new
+
+
+async def _replay_cml(
+    ctx: _Context,
+    record: Mapping[str, Any],
+    config: RunConfig,
+    question: Question,
+    target: Store,
+    report: ReplayReport,
+) -> list[dict[str, Any]]:
+    """One CML run on the shared :class:`ReplayEngineLLM`; its new records."""
+    engine = _engine_llm(ctx, record)
+    tokens = engine.load(str((record.get("details") or {}).get("text") or ""))
+    report.divergences.append(
+        Divergence(
+            question_id=str(record.get("question_id")),
+            method=str(record.get("method")),
+            kind="unchecked",
+            role="cml",
+            request=1,
+            detail=f"CML run: {tokens} tokens of recorded output; its prompt is not recorded",
+        )
+    )
+    new: list[dict[str, Any]] = []
+    report.written += await run_benchmark(config, [question], engine, target, on_record=new.append)
+    return new

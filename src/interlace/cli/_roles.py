@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -12,13 +13,14 @@ from interlace.bench._eval import MethodSummary, Report
 
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("calls", "calls", ".2f"),
-    ("uncached prompt tok", "uncached_prompt_tokens", ".0f"),
-    ("cached prompt tok", "cached_prompt_tokens", ".0f"),
-    ("output tok", "output_tokens", ".0f"),
-    ("time (s)", "time_s", ".2f"),
-    ("TTFT (s)", "ttft_s", ".2f"),
+    ("uncached", "uncached_prompt_tokens", ".0f"),
+    ("cached", "cached_prompt_tokens", ".0f"),
+    ("output", "output_tokens", ".0f"),
+    ("time s", "time_s", ".2f"),
+    ("TTFT s", "ttft_s", ".2f"),
     ("runs", "runs", ".0f"),
 )
+_TITLE = "LLM requests per role, means per question (uncached/cached prompt tokens, output tokens)"
 
 
 def role_table(title: str, caption: str, summaries: Sequence[MethodSummary]) -> Table | None:
@@ -26,8 +28,8 @@ def role_table(title: str, caption: str, summaries: Sequence[MethodSummary]) -> 
     (``runs``: how many of the method's questions had the role); ``None`` without roles."""
     if not any(s.roles for s in summaries):
         return None
-    table = Table(title=f"{title}: LLM requests per role, means per question", caption=caption)
-    table.add_column("method", no_wrap=True)
+    table = Table(title=f"{title}: {_TITLE}", caption=caption, box=box.SIMPLE_HEAD)
+    table.add_column("method", min_width=8, overflow="fold")
     table.add_column("role", no_wrap=True)
     for label, _, _ in _COLUMNS:
         table.add_column(label, justify="right", no_wrap=True)

@@ -479,8 +479,9 @@ class LLMRequest:
         return max(self.prompt_tokens - self.cached_prompt_tokens, 0)
 
     def timing(self) -> RequestTiming | None:
-        """The request as :func:`~interlace.trace.fit_speed` reads it (``None`` without TTFT)."""
-        if self.ttft is None:
+        """The request as :func:`~interlace.trace.fit_speed` reads it (``None`` without TTFT,
+        and for a CML run, whose span from prefill to last token includes its tool waits)."""
+        if self.ttft is None or self.role == "cml":
             return None
         return RequestTiming(
             uncached_prompt_tokens=self.uncached_prompt_tokens,
