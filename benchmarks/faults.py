@@ -385,10 +385,10 @@ async def one_plan(rng: random.Random, counts: Counts) -> None:
     if report.cancelled:
         return  # which tasks finished before the cancellation is timing; each has one outcome
     for task_id, want in expected.items():
-        record = report.records.get(TaskId(task_id))
-        if record is not None and not _matches(record.outcome, want):
+        found = report.records.get(TaskId(task_id))
+        if found is not None and not _matches(found.outcome, want):
             counts.lost_outcomes += 1
-            counts.note(f"task {task_id}: expected {want}, got {show(record.outcome)}")
+            counts.note(f"task {task_id}: expected {want}, got {show(found.outcome)}")
 
 
 # -- CML traces -----------------------------------------------------------------------------------
