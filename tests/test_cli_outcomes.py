@@ -28,6 +28,7 @@ COMMANDS = (
     ["models", "fetch"],
     ["models", "list"],
     ["tools", "list"],
+    ["replay"],
 )
 
 
@@ -194,3 +195,17 @@ def test_typer_misuse_is_2() -> None:
     assert runner.invoke(app, ["bench"]).exit_code == 2  # missing argument
     assert runner.invoke(app, ["eval", "--nosuch"]).exit_code == 2
     assert runner.invoke(app, ["run", "Q", "--search", "magic"]).exit_code == 2
+
+
+def test_replay_refuses_a_non_store_and_leaves_no_empty_store(tmp_path: Path) -> None:
+    readme = Path(__file__).parents[1] / "README.md"
+    out = tmp_path / "replayed.jsonl"
+    args = ["replay", str(readme), "--store", str(out), "--llm-speed"]
+    result = runner.invoke(app, [*args, "gpu-8b"])
+    assert result.exit_code == 1 and "holds no result records" in result.output
+    assert not out.exists()
+    store = tmp_path / "s.jsonl"
+    store.write_text(json.dumps(_record("compiler")) + "\n")
+    bad_speed = runner.invoke(app, ["replay", str(store), "--store", str(out), "--llm-speed", "x"])
+    assert bad_speed.exit_code == 2 and "unknown LLM speed" in bad_speed.output
+    assert not out.exists()

@@ -11,9 +11,10 @@ async context managers that yield ordinary :class:`~interlace.Tool` objects (bui
 
 A call the server answers with ``isError`` raises :class:`~interlace.ToolExecutionError` inside
 the tool, so in a run it is a failed task like any other tool error (its dependents are
-skipped, the joiner sees the server's message). A result's value is its structured content
-when the server sends one (unwrapped from ``{"result": ...}``, which is how servers return
-non-object values), else its text content joined by newlines.
+skipped, the joiner sees the server's message). A tool's description is the first paragraph of
+the server's, on one line (it is one line of the planner prompt). A result's value is its
+structured content when the server sends one (unwrapped from ``{"result": ...}``, which is how
+servers return non-object values), else its text content joined by newlines.
 
 Needs the ``mcp`` extra: ``pip install 'interlace[mcp]'``.
 """
@@ -211,7 +212,7 @@ def _tools(client: Client, listed: Sequence[Any], label: str, timeout: float | N
             tools.append(
                 Tool.from_schema(
                     name,
-                    spec.description or "",
+                    " ".join((spec.description or "").split("\n\n")[0].split()),
                     spec.input_schema,
                     _caller(client, spec.name, spec.output_schema, timeout),
                     timeout=timeout,

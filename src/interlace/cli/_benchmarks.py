@@ -36,7 +36,8 @@ ExamplesFile = Annotated[
     Path | None,
     typer.Option(
         "--examples",
-        help="custom: few-shot examples, TOML or JSON with keys planner, joiner, react.",
+        help="Few-shot examples, TOML or JSON with keys planner, joiner, react (in bench: "
+        "custom only).",
         show_default=False,
     ),
 ]

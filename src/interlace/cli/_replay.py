@@ -18,6 +18,9 @@ from interlace.bench import _data
 from interlace.bench._replay import ReplayReport, replay_store
 from interlace.bench._store import Store
 from interlace.cli import app
+from interlace.cli._benchmarks import no_empty_store
+from interlace.cli._common import fail
+from interlace.cli._stores import read_stores
 from interlace.trace._speed import PRESETS
 
 
@@ -73,12 +76,19 @@ def replay(
         raise typer.BadParameter(f"no such store: {source}", param_hint="SOURCE")
     chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     try:
-        report = anyio.run(
-            _replay_async, source, Store(store), llm_speed, _data.data_dir(data_dir), chosen, limit
-        )
+        read_stores([source])  # a file that is not a store is a data error, not 0 runs
+        with no_empty_store(store):
+            report = anyio.run(
+                _replay_async,
+                source,
+                Store(store),
+                llm_speed,
+                _data.data_dir(data_dir),
+                chosen,
+                limit,
+            )
     except InterlaceError as exc:
-        Console(stderr=True).print("[red]error:[/red]", escape(str(exc)), soft_wrap=True)
-        raise typer.Exit(code=1) from exc
+        raise fail(exc) from exc  # exit 2 for a UsageError (command-line misuse), else 1
     if as_json:
         sys.stdout.write(json.dumps(report_to_json(report), indent=2, default=str) + "\n")
         return
