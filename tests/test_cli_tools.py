@@ -158,3 +158,16 @@ def test_run_with_examples_file(tools_file: Path, monkeypatch: pytest.MonkeyPatc
     )
     assert result.exit_code == 0, result.output
     assert 'capital("Spain")' in llm.requests[0].messages[0].content
+
+
+def test_tools_list_takes_langchain_tools(tmp_path: Path) -> None:
+    module = tmp_path / "lc_tools.py"
+    module.write_text(
+        "from langchain_core.tools import tool\n\n\n"
+        "@tool\ndef multiply(a: int, b: int) -> int:\n"
+        '    """Multiply two integers."""\n'
+        "    return a * b\n"
+    )
+    result = runner.invoke(app, ["tools", "list", "--tools", f"{module}:multiply"])
+    assert result.exit_code == 0, result.output
+    assert "multiply(a: int, b: int) - Multiply two integers." in result.output
