@@ -18,6 +18,9 @@ break that with random cases, each run under an outer deadline (``anyio.fail_aft
   invocables and BFCL tools (worker-thread backends), plus malformed, unterminated, repeated
   and model-written ``[INTR]`` blocks and traps; some model streams break with an ``LLMError``
   midway (the loop must raise exactly that error, not an ``ExceptionGroup``).
+* **agents** (default 100): whole :class:`~interlace.LLMCompiler` and :class:`~interlace.ReAct`
+  runs whose every model reply is drawn at random from plans, joiner decisions and ReAct
+  actions, well-formed or not: each run must return a result (or raise an ``LLMError``).
 
 Every case has an expected outcome per task/call (computed from what the generator wrote), and
 three counters must stay at zero:
@@ -29,7 +32,8 @@ three counters must stay at zero:
                    the one the case implies (a succeeded task reported as skipped is a lost
                    outcome), and finished calls whose interrupt never reached the model.
 
-Run: ``python benchmarks/faults.py [--plans N] [--traces N] [--seed S]``. The last line is
+Run: ``python benchmarks/faults.py [--plans N] [--traces N] [--agents N] [--seed S]``. The last
+line is
 ``hangs=H untyped=U lost_outcomes=L``; the exit status is 1 unless all three are 0.
 """
 
@@ -209,6 +213,7 @@ class Counts:
     tasks: int = 0
     traces: int = 0
     calls: int = 0
+    agents: int = 0
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -610,13 +615,82 @@ async def one_trace(rng: random.Random, counts: Counts) -> None:
 # -- driver ---------------------------------------------------------------------------------------
 
 
-async def run(plans: int = 1_000, traces: int = 200, seed: int = 0) -> Counts:
-    """Run ``plans`` random plans and ``traces`` random CML traces; the counters.
+# -- whole agents ---------------------------------------------------------------------------------
+
+JOINER_REPLIES = (
+    "Thought: I know it.\nAction: Finish(42)",
+    "Thought: not enough.\nAction: Replan(look again)",
+    "Action: Finish()",
+    "Action: Finish(",
+    "Finish(Paris)",
+    "",
+    "I am not sure what to do.",
+    'Action: search("Rome")\nFinish(Paris)',
+    "Thought: \ud800\nAction: Finish(\ud800)",
+)
+REACT_REPLIES = (
+    "Thought: look.\nAction: ok(x=1)",
+    "Action: boom(x=1, kind=3)",
+    "Action: boom_sync(x=2, kind=24)",
+    "Action: hang(x=1)",
+    "Action: odd(x=1)",
+    "Action: huge(x=1)",
+    "Action: nosuch(1)",
+    "Action: ok(x={[1]: 2})",
+    'Action: ok(x="not a number")',
+    "Action: Finish(done)",
+    "Action:",
+)
+
+
+async def one_agent_run(rng: random.Random, counts: Counts) -> None:
+    """LLMCompiler or ReAct end to end, every model reply drawn at random from plans, joiner and
+    ReAct texts (well-formed or not): the run must return a result or raise an LLMError."""
+    from interlace.agents import LLMCompiler, ReAct
+
+    def reply(messages: Any) -> str:
+        roll = rng.random()
+        if roll < 0.4:
+            return plan_text(rng, random_plan(rng))
+        return rng.choice(JOINER_REPLIES if roll < 0.7 else REACT_REPLIES)
+
+    llm = ScriptedLLM(reply)
+    tools = list(PLAN_TOOLS.values())
+    agent: Any
+    if rng.random() < 0.5:
+        agent = LLMCompiler(llm, tools, max_replans=rng.randint(0, 2))
+    else:
+        agent = ReAct(llm, tools, max_steps=rng.randint(1, 6), tool_timeout=1.0)
+    counts.agents += 1
+    try:
+        with anyio.fail_after(CASE_DEADLINE):
+            result = await agent.run("What is the answer?")
+    except TimeoutError:
+        counts.hangs += 1
+        counts.note(f"{type(agent).__name__} hung")
+        return
+    except LLMError:
+        return  # the model failed: typed, and the runner's business
+    except Exception as exc:
+        counts.untyped += 1
+        counts.note(f"{type(agent).__name__} raised {type(exc).__name__}: {show(exc)}")
+        return
+    finally:
+        release_threads()
+    if not isinstance(result.answer, str):
+        counts.lost_outcomes += 1
+        counts.note(f"{type(agent).__name__} answered {show(result.answer)}")
+
+
+async def run(plans: int = 1_000, traces: int = 200, seed: int = 0, agents: int = 100) -> Counts:
+    """Run ``plans`` random plans, ``traces`` random CML traces and ``agents`` whole agent runs;
+    the counters.
 
     Args:
         plans: number of random plans.
         traces: number of random CML generations.
         seed: the random seed (cases are reproducible for one seed).
+        agents: number of LLMCompiler/ReAct runs on random replies.
     """
     rng = random.Random(seed)
     counts = Counts()
@@ -624,6 +698,8 @@ async def run(plans: int = 1_000, traces: int = 200, seed: int = 0) -> Counts:
         await one_plan(rng, counts)
     for _ in range(traces):
         await one_trace(rng, counts)
+    for _ in range(agents):
+        await one_agent_run(rng, counts)
     return counts
 
 
@@ -631,16 +707,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plans", type=int, default=1_000)
     parser.add_argument("--traces", type=int, default=200)
+    parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    counts = anyio.run(run, args.plans, args.traces, args.seed)
+    counts = anyio.run(run, args.plans, args.traces, args.seed, args.agents)
     elapsed = time.perf_counter() - start
     for note in counts.notes:
         print(f"  {note}")
     print(
         f"plans={counts.plans} tasks={counts.tasks} traces={counts.traces} calls={counts.calls} "
-        f"seed={args.seed} seconds={elapsed:.1f}"
+        f"agents={counts.agents} seed={args.seed} seconds={elapsed:.1f}"
     )
     print(f"hangs={counts.hangs} untyped={counts.untyped} lost_outcomes={counts.lost_outcomes}")
     return 0 if counts.clean else 1

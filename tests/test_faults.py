@@ -34,9 +34,21 @@ def anyio_backend() -> str:
 
 @pytest.mark.anyio
 async def test_a_small_fault_run_is_clean(faults: ModuleType) -> None:
-    counts = await faults.run(plans=120, traces=40, seed=11)
+    counts = await faults.run(plans=120, traces=40, seed=11, agents=0)
     assert (counts.hangs, counts.untyped, counts.lost_outcomes) == (0, 0, 0), counts.notes
     assert counts.plans == 120 and counts.traces == 40 and counts.calls > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="agents/_common.prompt_digest encodes the messages as strict UTF-8: a lone surrogate "
+    "in a model reply (a plan line, a thought) escapes LLMCompiler.run/ReAct.run as "
+    "UnicodeEncodeError (issue 11; fix: .encode('utf-8', 'surrogatepass'))",
+)
+@pytest.mark.anyio
+async def test_whole_agents_survive_random_replies(faults: ModuleType) -> None:
+    counts = await faults.run(plans=0, traces=0, seed=11, agents=60)
+    assert (counts.hangs, counts.untyped, counts.lost_outcomes) == (0, 0, 0), counts.notes
 
 
 async def _raw_invoke(
@@ -77,6 +89,6 @@ async def test_the_benchmark_catches_wrong_outcomes(
 def test_the_command_prints_the_counters_last(
     faults: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = faults.main(["--plans", "20", "--traces", "5", "--seed", "3"])
+    status = faults.main(["--plans", "20", "--traces", "5", "--agents", "0", "--seed", "3"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert (status, last) == (0, "hangs=0 untyped=0 lost_outcomes=0")
