@@ -107,4 +107,4 @@ def test_cli_bench_subset(data: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     ids = [json.loads(line)["question_id"] for line in out.read_text().splitlines()]
     assert ids == [QuestionId("3"), QuestionId("4"), QuestionId("5")]
     bad = CliRunner().invoke(app, [*args, "--subset", "nosuch", "--store", str(out)])
-    assert bad.exit_code == 1 and "no subset 'nosuch'" in bad.output
+    assert bad.exit_code == 2 and "no subset 'nosuch'" in bad.output  # misuse
