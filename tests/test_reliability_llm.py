@@ -9,6 +9,7 @@ number of requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -216,6 +217,29 @@ async def test_a_stream_that_stalls_midway_is_a_connection_error(
     with pytest.raises(LLMConnectionError, match="stalled"):
         await _collect(_llm(server))
     assert server.requests == 1  # a started stream is not retried
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("keepalive", [b": ping\n\n", b"\n"])
+async def test_a_stream_of_keepalives_only_ends_at_the_timeout(
+    serve: Callable[..., Awaitable[FaultServer]], keepalive: bytes
+) -> None:
+    # Before: keep-alive bytes every 50 ms reset the read timeout and the stream never ended.
+    server: FaultServer
+
+    async def handler(n: int, writer: Writer) -> None:
+        writer.write(_head("200 OK", SSE))
+        writer.write(_event(_chunk("hel")))
+        while not server.release.is_set():
+            writer.write(keepalive)
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.release.wait(), 0.05)
+
+    server = await serve(handler)
+    with pytest.raises(LLMConnectionError, match="stalled"):
+        await _collect(_llm(server))
+    assert server.requests == 1
 
 
 @pytest.mark.anyio

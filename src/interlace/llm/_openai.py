@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import openai
 
 from interlace._errors import (
@@ -93,7 +94,9 @@ class OpenAICompatLLM(LLM):
         model: the model (or Azure deployment) name sent with each request.
         base_url: the server's ``/v1`` URL (``None``: api.openai.com).
         api_key: the key (``None``: ``$OPENAI_API_KEY``, else a placeholder for local servers).
-        timeout: seconds allowed per HTTP request (connect + whole response).
+        timeout: seconds allowed for connecting, for each read, and between two chunks of
+            the streamed reply (keep-alive bytes do not count: a server that sends only those
+            for longer fails with :class:`~interlace.LLMConnectionError`).
         max_retries: retries, with exponential backoff (0.5 s doubling, capped at 8 s), on
             connection errors, 408/409/429 and 5xx responses.
         prices: the price table for ``cost_usd`` (default :meth:`PriceTable.default`).
@@ -123,6 +126,7 @@ class OpenAICompatLLM(LLM):
                 api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries
             )
         self.client = client
+        self.timeout = timeout
 
     @classmethod
     def from_preset(
@@ -162,14 +166,15 @@ class OpenAICompatLLM(LLM):
                 f"Azure OpenAI needs these environment variables: {', '.join(missing)}"
             )
         deployment = deployment or env["AZURE_DEPLOYMENT_NAME"]
+        timeout = kwargs.pop("timeout", 120.0)
         client = openai.AsyncAzureOpenAI(
             azure_endpoint=env["AZURE_ENDPOINT"],
             api_version=env["AZURE_OPENAI_API_VERSION"],
             api_key=env["AZURE_OPENAI_API_KEY"],
-            timeout=kwargs.pop("timeout", 120.0),
+            timeout=timeout,
             max_retries=kwargs.pop("max_retries", 3),
         )
-        return cls(deployment, client=client, **kwargs)
+        return cls(deployment, client=client, timeout=timeout, **kwargs)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -203,7 +208,7 @@ class OpenAICompatLLM(LLM):
         model = self.model
         chunks = 0
         try:
-            async for chunk in _chunks(response, self.model):
+            async for chunk in _chunks(response, self.model, self.timeout):
                 chunks += 1
                 read = _read_chunk(chunk, self.model)
                 model = read.model or model
@@ -268,36 +273,53 @@ def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], 
 _TIMEOUTS, _TRANSPORT = _http_errors()
 
 
-async def _chunks(response: Any, model: str) -> AsyncIterator[Any]:
+async def _chunks(response: Any, model: str, gap: float) -> AsyncIterator[Any]:
     """The SDK's stream chunks; every failure while reading them is a typed LLMError.
 
-    A failure after the first byte is not retried (the SDK retries requests, not streams).
+    Each chunk must arrive within ``gap`` seconds of the previous one (the per-read timeout
+    alone lets a server that sends only keep-alive bytes hold the request forever). A failure
+    after the first byte is not retried (the SDK retries requests, not streams).
     """
     iterator = aiter(response)
     while True:
-        try:
-            chunk = await anext(iterator)
-        except StopAsyncIteration:
+        with anyio.move_on_after(gap) as scope:
+            chunk = await _next_chunk(iterator, model)
+        if scope.cancelled_caught:
+            raise LLMConnectionError(
+                f"the stream from the server stalled: no chunk for {gap} s ({model!r})"
+            )
+        if chunk is _END:
             return
-        except openai.APITimeoutError as exc:  # the SDK's wrapping of a read timeout
-            message = f"the stream from the server stalled ({model!r}): {exc!r}"
-            raise LLMConnectionError(message) from exc
-        except openai.APIConnectionError as exc:
-            message = f"the stream from the server broke off ({model!r}): {exc!r}"
-            raise LLMConnectionError(message) from exc
-        except openai.OpenAIError as exc:
-            raise _typed(exc, model) from exc
-        except _TIMEOUTS as exc:
-            message = f"the stream from the server stalled ({model!r}): {exc!r}"
-            raise LLMConnectionError(message) from exc
-        except _TRANSPORT as exc:  # cut connection, incomplete chunked body ...
-            message = f"the stream from the server broke off ({model!r}): {exc!r}"
-            raise LLMConnectionError(message) from exc
-        except Exception as exc:  # the SDK's own decoding of a malformed event
-            raise LLMResponseError(
-                f"malformed stream event from the server ({model!r}): {type(exc).__name__}: {exc}"
-            ) from exc
         yield chunk
+
+
+_END = object()  # the stream ended
+
+
+async def _next_chunk(iterator: AsyncIterator[Any], model: str) -> Any:
+    """The next chunk (``_END`` at the end); a failure is a typed LLMError."""
+    try:
+        return await anext(iterator)
+    except StopAsyncIteration:
+        return _END
+    except openai.APITimeoutError as exc:  # the SDK's wrapping of a read timeout
+        message = f"the stream from the server stalled ({model!r}): {exc!r}"
+        raise LLMConnectionError(message) from exc
+    except openai.APIConnectionError as exc:
+        message = f"the stream from the server broke off ({model!r}): {exc!r}"
+        raise LLMConnectionError(message) from exc
+    except openai.OpenAIError as exc:
+        raise _typed(exc, model) from exc
+    except _TIMEOUTS as exc:
+        message = f"the stream from the server stalled ({model!r}): {exc!r}"
+        raise LLMConnectionError(message) from exc
+    except _TRANSPORT as exc:  # cut connection, incomplete chunked body ...
+        message = f"the stream from the server broke off ({model!r}): {exc!r}"
+        raise LLMConnectionError(message) from exc
+    except Exception as exc:  # the SDK's own decoding of a malformed event
+        raise LLMResponseError(
+            f"malformed stream event from the server ({model!r}): {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
