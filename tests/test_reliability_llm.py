@@ -243,6 +243,24 @@ async def test_a_stream_of_keepalives_only_ends_at_the_timeout(
 
 
 @pytest.mark.anyio
+async def test_a_server_that_ignores_max_tokens_is_cut_off(
+    serve: Callable[..., Awaitable[FaultServer]],
+) -> None:
+    # Before: a server streaming forever (one token per chunk) was read forever.
+    server: FaultServer
+
+    async def handler(n: int, writer: Writer) -> None:
+        writer.write(_head("200 OK", SSE))
+        while not server.release.is_set():
+            writer.write(_event(_chunk("la ")))
+            await writer.drain()
+
+    server = await serve(handler)
+    with pytest.raises(LLMResponseError, match="ignores max_tokens"):
+        await _collect(_llm(server))
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("framing", ["chunked", "length"])
 async def test_a_cut_stream_is_a_connection_error(
     serve: Callable[..., Awaitable[FaultServer]], framing: str

@@ -79,6 +79,7 @@ PRESETS: Mapping[str, Preset] = {
 """Server kinds :func:`~interlace.llm.load_llm` knows, with their default URL and key variable."""
 
 _DEFAULT_CONFIG = GenerationConfig()
+_EXTRA_CHUNKS = 16  # chunks beyond max_tokens a compliant server may send (role, finish, usage)
 
 _CONTEXT_HINTS = re.compile(
     r"context[ _]length|context window|maximum context|too many tokens|prompt is too long|"
@@ -193,7 +194,8 @@ class OpenAICompatLLM(LLM):
             LLMContextOverflowError: the server says the prompt does not fit.
             LLMRateLimitError: still 429 after the retries.
             LLMResponseError: a stream chunk is not a chat completion chunk (not JSON, not an
-                object, ``choices`` missing or not a list ...).
+                object, ``choices`` missing or not a list ...), or the server streams more
+                chunks than ``config.max_tokens`` allows (it ignores the limit).
             LLMError: any other API failure, or an empty stream.
         """
         start = now()
@@ -210,6 +212,11 @@ class OpenAICompatLLM(LLM):
         try:
             async for chunk in _chunks(response, self.model, self.timeout):
                 chunks += 1
+                if chunks > config.max_tokens + _EXTRA_CHUNKS:
+                    raise LLMResponseError(
+                        f"the server streamed more than {config.max_tokens} tokens' worth of "
+                        f"chunks ({chunks}) for {self.model!r}: it ignores max_tokens"
+                    )
                 read = _read_chunk(chunk, self.model)
                 model = read.model or model
                 usage = read.usage if read.usage is not None else usage
