@@ -195,3 +195,11 @@ def test_eval_table_shows_the_role_rows(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "LLM requests per role" in out.output and "planner" in out.output
     assert "token efficiency" in out.output
+
+
+def test_prompt_digest_takes_any_model_text() -> None:
+    from interlace.agents._common import prompt_digest
+
+    lone = [Message(role="assistant", content="plan \ud800 line")]
+    assert len(prompt_digest(lone)) == 16
+    assert prompt_digest(lone) != prompt_digest([Message(role="assistant", content="plan line")])

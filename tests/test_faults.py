@@ -39,12 +39,6 @@ async def test_a_small_fault_run_is_clean(faults: ModuleType) -> None:
     assert counts.plans == 120 and counts.traces == 40 and counts.calls > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agents/_common.prompt_digest encodes the messages as strict UTF-8: a lone surrogate "
-    "in a model reply (a plan line, a thought) escapes LLMCompiler.run/ReAct.run as "
-    "UnicodeEncodeError (issue 11; fix: .encode('utf-8', 'surrogatepass'))",
-)
 @pytest.mark.anyio
 async def test_whole_agents_survive_random_replies(faults: ModuleType) -> None:
     counts = await faults.run(plans=0, traces=0, seed=11, agents=60)

@@ -168,7 +168,8 @@ def prompt_digest(messages: Sequence[Message]) -> str:
     sent the recorded prompt.
     """
     payload = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: model text may hold a lone surrogate; the digest must not raise on it
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class ToolLLM(LLM):

@@ -559,7 +559,10 @@ ROLE_FIELDS = (
 def role_usage(trace: Trace) -> dict[str, dict[str, float]]:
     """Per role: ``calls``, ``uncached_prompt_tokens``, ``cached_prompt_tokens``,
     ``output_tokens`` (tokens), ``time_s`` (seconds the requests took; for ``cml`` also the
-    interrupt injections) and ``ttft_s`` (summed time to first token, seconds)."""
+    interrupt injections) and ``ttft_s`` (summed time to first token, seconds).
+
+    A CML run is one ``cml`` call (its prompt prefill); the tokens of its interrupts are not
+    recorded, and ``async-naive``'s re-prefills count in ``time_s``, not in ``calls``."""
     out: dict[str, dict[str, float]] = {}
     for request in llm_requests(trace):
         row = out.setdefault(request.role, dict.fromkeys(ROLE_FIELDS, 0.0))
