@@ -275,7 +275,8 @@ class CMLLoop:
         trace: spans are recorded here.
         manager: the interrupt manager (its token budget applies).
         max_tokens: budget of generated tokens over the whole run.
-        timeout: seconds one call may run before it fails as a timeout interrupt.
+        timeout: seconds one call may run before it fails as a timeout interrupt, for tools
+            that set no timeout of their own (an ``interlace.Tool``'s ``timeout`` wins).
         repeats: ``"end"`` (default) stops decoding at a repeated call without running it;
             ``"allow"`` runs repeats like any call (see module docstring).
     """
