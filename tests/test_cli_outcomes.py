@@ -65,7 +65,11 @@ def test_eval_refuses_files_that_are_not_stores(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(empty)])
     assert result.exit_code == 1 and "is empty" in result.output
     result = runner.invoke(app, ["eval", str(tmp_path / "missing.jsonl")])
-    assert result.exit_code == 1 and "cannot read store" in result.output
+    assert result.exit_code == 2 and "does not exist" in result.output  # a wrong path: misuse
+    missing = runner.invoke(app, ["trace", str(tmp_path / "missing.jsonl")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    traced = runner.invoke(app, ["trace", str(readme)])
+    assert traced.exit_code == 1 and "is not a store with traces" in traced.output  # as eval
 
 
 def test_eval_rejects_a_baseline_no_store_has(tmp_path: Path) -> None:

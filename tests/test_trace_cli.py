@@ -167,4 +167,4 @@ def test_empty_store_is_a_clean_error(tmp_path: Path) -> None:
     store = tmp_path / "empty.jsonl"
     store.write_text("")
     code, out = invoke(str(store))
-    assert code == 2 and "no traced runs" in out and "per method" not in out
+    assert code == 1 and "no traced runs" in out and "per method" not in out  # a data error

@@ -391,7 +391,10 @@ def _print_report(report: Report) -> None:
 )
 def eval_(
     files: Annotated[
-        list[Path], typer.Argument(help="Result stores written by `interlace bench`.")
+        list[Path],
+        typer.Argument(
+            help="Result stores written by `interlace bench`.", exists=True, dir_okay=False
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     baseline: Annotated[

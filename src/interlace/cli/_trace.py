@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from interlace._errors import InterlaceError, UsageError
+from interlace._errors import DataError, InterlaceError, UsageError
 from interlace.cli import app
 from interlace.cli._common import fail
 from interlace.trace._records import TraceRecord, read_trace_records
@@ -72,8 +72,8 @@ def _select(
     records: Sequence[TraceRecord], question: str | None, methods: Sequence[str]
 ) -> list[TraceRecord]:
     """The runs of one question (the first in the file if not given), filtered by method."""
-    if not records:
-        raise UsageError("the file holds no traced runs (records with a non-empty 'trace')")
+    if not records:  # the file's content, not the command line: a data error (exit 1)
+        raise DataError("the file holds no traced runs (records with a non-empty 'trace')")
     qid = question if question is not None else records[0].question_id
     chosen = [r for r in records if r.question_id == qid]
     if not chosen:
@@ -138,7 +138,10 @@ def _export(chosen: Sequence[TraceRecord], chrome: Path | None, jsonl: Path | No
 
 @app.command("trace")
 def trace_command(
-    file: Annotated[Path, typer.Argument(help="Benchmark store file (JSON lines).")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Benchmark store file (JSON lines).", exists=True, dir_okay=False),
+    ],
     question: Annotated[
         str | None, typer.Option("--question", "-q", help="Question id (default: the first).")
     ] = None,
@@ -171,7 +174,10 @@ def trace_command(
         interlace trace runs.jsonl -q hotpot-12 -m compiler --chrome t.json
     """
     try:
-        records = read_trace_records(file)
+        try:
+            records = read_trace_records(file)
+        except UsageError as exc:  # the file's content, not the command line: exit 1
+            raise DataError(f"{file} is not a store with traces: {exc}") from exc
         if question is None and records:
             _list(records, limit)
         chosen = _select(records, question, method or [])
