@@ -216,6 +216,25 @@ async def test_a_broken_model_stream_raises_its_llm_error_unchanged() -> None:
     assert cancelled.is_set()
 
 
+@pytest.mark.anyio
+async def test_a_call_named_user_with_id_user_does_not_hang() -> None:
+    # Before: results were told from user messages by id and name ("user", "user"), so this
+    # call's result was never counted and the run waited for it forever.
+    class User:
+        name = "user"
+
+        async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+            return "hi"
+
+    reply = "[CALL] user [HEAD] user() [END] [TRAP][END] done"
+    agent = AsyncLM(continuing(reply), [User()])
+    agent.interrupt("a real user message")
+    with anyio.fail_after(5):
+        result = await agent.run("q")
+    assert "[INTR] user [HEAD] hi [END]" in result.details["text"]
+    assert "[INTR] user [HEAD] a real user message [END]" in result.details["text"]
+
+
 # -- 2. BFCL backends run in a worker thread, with their timeout enforced ------------------------
 
 

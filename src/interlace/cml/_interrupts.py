@@ -29,6 +29,8 @@ class CallResult:
         ok: False when the call failed (bad arguments, raised, timed out, unknown function).
         start: monotonic seconds when the call started executing.
         end: monotonic seconds when it finished.
+        from_user: a user message (:meth:`InterruptManager.user_message`), not a call result;
+            the model may well name a call ``user`` too.
     """
 
     call_id: str
@@ -37,6 +39,7 @@ class CallResult:
     ok: bool = True
     start: float = 0.0
     end: float = 0.0
+    from_user: bool = False
 
 
 class InterruptManager:
@@ -68,7 +71,7 @@ class InterruptManager:
 
     def user_message(self, text: str) -> None:
         """Queue a user message, injected like a result with id ``user`` (paper, Section 5)."""
-        self.put(CallResult(call_id="user", name="user", value=text))
+        self.put(CallResult(call_id="user", name="user", value=text, from_user=True))
 
     async def wait(self) -> None:
         """Return once at least one result is queued (immediately if one already is)."""

@@ -501,7 +501,7 @@ class CMLLoop:
     async def _inject(self) -> None:
         self._segment()
         results = self.manager.drain()
-        self._outstanding -= sum(1 for r in results if r.call_id != "user" or r.name != "user")
+        self._outstanding -= sum(1 for r in results if not r.from_user)
         self._outstanding = max(self._outstanding, 0)
         text = self.manager.render(results)
         with self.trace.span("interrupt", "inject", calls=[r.call_id for r in results]):
