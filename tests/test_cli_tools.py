@@ -46,6 +46,11 @@ TOOLS = [capital, population, forecast]
 '''
 
 
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture
 def tools_file(tmp_path: Path) -> Path:
     path = tmp_path / "geo_tools.py"
@@ -94,6 +99,8 @@ def test_tools_list_misuse_and_failures(tools_file: Path) -> None:
         ("no_such_module_xyz:f", "no module named 'no_such_module_xyz'"),
         (f"{tools_file}:nothing", "has no attribute 'nothing'"),
         (f"{tools_file}:__name__", "is not a Tool, a function or a LangChain tool"),
+        (f"{_write(tools_file.with_name('broken.py'), 'import nosuch_dep_x')}:f", "nosuch_dep_x"),
+        (f"{_write(tools_file.with_name('raising.py'), '1 / 0')}:f", "ZeroDivisionError"),
     ):
         result = runner.invoke(app, ["tools", "list", "--tools", spec])
         assert result.exit_code == 2, (spec, result.output)

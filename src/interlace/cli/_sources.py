@@ -92,25 +92,33 @@ def import_module_or_file(name: str) -> Any:
         UsageError: no such file or module.
     """
     path = Path(name)
-    if name.endswith(".py") or path.is_file():
-        if not path.is_file():
-            raise UsageError(f"--tools: no such file {name}")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if module_spec is None or module_spec.loader is None:
-            raise UsageError(f"--tools: cannot import {name}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_spec.name] = module  # dataclasses and pickling look it up
-        module_spec.loader.exec_module(module)
-        return module
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
+        if name.endswith(".py") or path.is_file():
+            return _import_file(path)
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
         return importlib.import_module(name)
+    except UsageError:
+        raise
     except ModuleNotFoundError as exc:
         if exc.name is not None and name.startswith(exc.name):
             where = Path.cwd()
             raise UsageError(f"--tools: no module named {name!r} (looked from {where})") from exc
-        raise
+        raise UsageError(f"--tools: importing {name} failed: {exc}") from exc
+    except Exception as exc:  # the module's own code raised: show it as the user's error
+        raise UsageError(f"--tools: importing {name} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise UsageError(f"--tools: no such file {path}")
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    if module_spec is None or module_spec.loader is None:
+        raise UsageError(f"--tools: cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # dataclasses and pickling look it up
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def _as_tool(item: Any, spec: str) -> Tool:
