@@ -147,6 +147,9 @@ class _Live:
         "--tool-latency uniform:0.2-0.8s --store runs/pqa.jsonl\n\n"
         "  interlace bench parallelqa --subset offline --store runs/pqa-offline.jsonl\n\n"
         "  interlace bench movie --methods compiler --no-stream --store runs/movie.jsonl\n\n"
+        "  interlace bench custom --questions geo.json --tools geo.py:area --examples geo.toml "
+        "--store runs/geo.jsonl\n\n"
+        "  interlace bench parallelqa --questions mine.jsonl --store runs/mine.jsonl\n\n"
         "Re-running the same command resumes: finished questions are skipped."
     ),
 )
