@@ -192,9 +192,10 @@ BEHAVIOURS: dict[str, tuple[str | type[InterlaceError], Callable[..., Any], bool
     "oversleep": (ToolTimeoutError, _oversleep, True),
     "hang": (ToolTimeoutError, _hang, True),
     "hang_sync": (ToolTimeoutError, _hang_sync, True),
+    "user": ("ok", _ok, False),  # a function called like the user-message interrupt
 }
 WEIGHTS = {"ok": 6, "ok_sync": 2, "slow": 2, "odd": 1, "huge": 1, "boom": 3, "boom_sync": 2}
-WEIGHTS |= {"oversleep": 1, "hang": 1, "hang_sync": 1}
+WEIGHTS |= {"oversleep": 1, "hang": 1, "hang_sync": 1, "user": 1}
 
 PLAN_TOOLS: dict[str, Tool] = {
     name: Tool.from_function(fn, name=name, timeout=HANG_TIMEOUT if hangs else None)
@@ -499,6 +500,7 @@ def random_script(rng: random.Random, kinds_of: Mapping[str, str]) -> Script:
     made: list[str] = []  # bodies of the valid calls (for deliberate repeats)
     repeated = False
     for n in range(1, rng.randint(1, 12) + 1):
+        cid = rng.choice([f"c{n}"] * 6 + ["user", "None", "class", f"é{n}", "_"])  # any identifier
         roll = rng.random()
         if roll < 0.2:
             parts.append(rng.choice(["Let me check.", "thinking", "ok,", "\n", "[not a marker]"]))
@@ -511,21 +513,21 @@ def random_script(rng: random.Random, kinds_of: Mapping[str, str]) -> Script:
             repeated = True
             break  # decoding ends at a repeat: nothing after it is a call
         elif roll < 0.48:
-            parts.append(f"[CALL] c{n} [HEAD] nosuch(x={n}) [END]")
-            calls.append((f"c{n}", "nosuch", UnknownToolError))
+            parts.append(f"[CALL] {cid} [HEAD] nosuch(x={n}) [END]")
+            calls.append((cid, "nosuch", UnknownToolError))
             made.append(f"nosuch(x={n})")
         elif roll < 0.52:
-            parts.append(f'[CALL] c{n} [HEAD] ok(x="word{n}") [END]')
+            parts.append(f'[CALL] {cid} [HEAD] ok(x="word{n}") [END]')
             wrong_type = ToolArgumentError if kinds_of["ok"] == "tool" else "ok"  # no schema
-            calls.append((f"c{n}", "ok", wrong_type))
+            calls.append((cid, "ok", wrong_type))
             made.append(f'ok(x="word{n}")')
         else:
             name = _pick(rng)
             error_kind = rng.randrange(len(ERRORS))
             kind = f", kind={error_kind}" if name.startswith("boom") else ""
             body = f"{name}(x={n}{kind})"
-            parts.append(f"[CALL] c{n} [HEAD] {body} [END]")
-            calls.append((f"c{n}", name, expect_call(name, error_kind, kinds_of[name])))
+            parts.append(f"[CALL] {cid} [HEAD] {body} [END]")
+            calls.append((cid, name, expect_call(name, error_kind, kinds_of[name])))
             made.append(body)
     if not repeated and rng.random() < 0.1:
         parts.append("[CALL] cut [HEAD] ok(x=")  # unterminated at the end of generation
