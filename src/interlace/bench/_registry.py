@@ -50,6 +50,10 @@ class Question:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+DEFAULT_OBSERVATION_TOKENS = 0
+"""The benchmarks' default ``--observation-tokens`` (chosen by measurement; README, Results)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Settings shared by every question of one benchmark run.
@@ -61,6 +65,8 @@ class RunOptions:
             the whole plan first, to compare).
         search: ``"offline"`` (local evidence store) or ``"live"`` (Wikipedia over HTTP).
         cache_dir: where the live search caches pages (``None``: the user cache dir).
+        observation_tokens: each observation's token budget in every method's prompts
+            (0: whole; :func:`~interlace.agents._observe.fit_observation`).
     """
 
     data_dir: Path
@@ -68,6 +74,7 @@ class RunOptions:
     stream: bool = True
     search: str = "offline"
     cache_dir: Path | None = None
+    observation_tokens: int = 0
 
 
 @runtime_checkable

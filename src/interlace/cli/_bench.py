@@ -22,7 +22,12 @@ from interlace._errors import InterlaceError
 from interlace.bench import _data
 from interlace.bench._eval import Report, evaluate_records
 from interlace.bench._latency import Latency
-from interlace.bench._registry import Question, RunOptions, benchmark_names
+from interlace.bench._registry import (
+    DEFAULT_OBSERVATION_TOKENS,
+    Question,
+    RunOptions,
+    benchmark_names,
+)
 from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
 from interlace.bench._subsets import select_subset
@@ -187,6 +192,14 @@ def bench(
         str, typer.Option(help="Search backend: offline (data dir) or live (Wikipedia).")
     ] = "offline",
     seed: Annotated[int, typer.Option(help="Seed of the tool-latency draws.")] = 0,
+    observation_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Token budget of each observation in every method's prompts: the sentences "
+            "most relevant to the question (BM25) are kept; 0 keeps whole observations.",
+        ),
+    ] = DEFAULT_OBSERVATION_TOKENS,
     subset: Annotated[
         str,
         typer.Option(
@@ -241,6 +254,7 @@ def bench(
             tool_latency=Latency.parse(tool_latency, seed=seed),
             stream=stream,
             search=search,
+            observation_tokens=observation_tokens,
         )
         config = RunConfig(
             benchmark=bench_obj,
