@@ -13,6 +13,7 @@ a backend that must tell tool requests from the agent's own (the replay LLM) can
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -45,9 +46,7 @@ def clip(text: str, limit: int = MAX_OBSERVATION_CHARS) -> str:
 def with_stop(config: GenerationConfig, *stops: str) -> GenerationConfig:
     """``config`` with ``stops`` added to its stop sequences (kept once each)."""
     merged = tuple(dict.fromkeys((*config.stop, *stops)))
-    return GenerationConfig(
-        max_tokens=config.max_tokens, temperature=config.temperature, stop=merged, seed=config.seed
-    )
+    return dataclasses.replace(config, stop=merged)
 
 
 @dataclass(kw_only=True)
@@ -86,7 +85,10 @@ class RunMeter:
         self.llm_calls += 1
         self.usage = self.usage + completion.usage
         self.cost_usd += completion.cost_usd
+        self.errors += [f"{role}: {warning}" for warning in completion.warnings]
         timing, usage = completion.timing, completion.usage
+        if timing.grammar is not None:
+            attrs = {"grammar_s": timing.grammar, **attrs}
         self.trace.add(
             Span(
                 kind="llm",
