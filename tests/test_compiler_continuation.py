@@ -162,3 +162,18 @@ async def test_observations_are_cut_to_the_budget_by_relevance() -> None:
 def test_render_results_lists_what_never_ran_after_what_finished() -> None:
     text = render_results([], None, "Q?", final=True)
     assert "No more tool calls are possible" in text and text.endswith("\n")
+
+
+@pytest.mark.anyio
+async def test_answer_choices_go_into_the_joiner_and_react_grammars() -> None:
+    from interlace import ReAct
+
+    tools, _ = _tools()
+    llm = ScriptedLLM([PLAN, "Thought: t\nAction: Finish(yes)"])
+    await LLMCompiler(llm, tools, answer_choices=("yes", "no")).run("Q?")  # type: ignore[arg-type]
+    joiner = llm.requests[1].config.grammar
+    assert joiner is not None and 'FINAL: "yes" | "no"' in joiner.lark
+    react = ReAct(ScriptedLLM([]), tools, answer_choices=("Oasis", "Blur"))  # type: ignore[arg-type]
+    assert (
+        react.config.grammar is not None and 'ANSWER: "Oasis" | "Blur"' in react.config.grammar.lark
+    )

@@ -188,7 +188,16 @@ def plan_grammar(tools: Sequence[SchemaTool], *, max_tasks: int = MAX_PLAN_TASKS
     return Grammar(lark="\n".join(lines), name="plan")
 
 
-def joiner_grammar(*, final: bool = False, thought: bool = True) -> Grammar:
+def _answer(choices: Sequence[str] | None) -> str:
+    """The ANSWER terminal: any short text, or exactly one of ``choices``."""
+    if choices:
+        return " | ".join(_quote(c) for c in dict.fromkeys(choices))
+    return _ANSWER
+
+
+def joiner_grammar(
+    *, final: bool = False, thought: bool = True, choices: Sequence[str] | None = None
+) -> Grammar:
     """The joiner's decision (Kim et al. 2023, §3.3): a one-line ``Thought: ...`` (at most 200
     characters), then ``Action: Finish(answer)`` or, unless ``final``,
     ``Action: Replan(what is missing)``. Generation ends at the closing parenthesis.
@@ -198,29 +207,33 @@ def joiner_grammar(*, final: bool = False, thought: bool = True) -> Grammar:
         thought: require the thought (``False``: optional). Required by default: allowed to
             skip it, the 0.5B default model answered yes/no questions with an entity's name
             (4 of 4 HotpotQA questions, 2026-12-01).
+        choices: the answers allowed in ``Finish(...)`` (e.g. ``("yes", "no")`` or a
+            multiple-choice question's options); ``None``: any short text.
     """
-    actions = '"Finish(" ANSWER ")"' + ("" if final else ' | "Replan(" ANSWER ")"')
+    actions = '"Finish(" FINAL ")"' + ("" if final else ' | "Replan(" ANSWER ")"')
     head = '"Thought: " THOUGHT "\\n"' if thought else '("Thought: " THOUGHT "\\n")?'
     lark = "\n".join(
         [
             f'start: {head} "Action: " (' + actions + ")",
             f"THOUGHT: {_THOUGHT}",
             f"ANSWER: {_ANSWER}",
+            f"FINAL: {_answer(choices)}",
         ]
     )
     return Grammar(lark=lark, name="joiner-final" if final else "joiner")
 
 
-def react_grammar(tools: Sequence[SchemaTool]) -> Grammar:
+def react_grammar(tools: Sequence[SchemaTool], *, choices: Sequence[str] | None = None) -> Grammar:
     """One ReAct turn (Yao et al. 2022): ``Thought: ...`` (at most 200 characters), then
     ``Action: tool(args)`` for a listed tool with schema-typed arguments, or
-    ``Action: Finish(answer)``. Generation ends at the closing parenthesis."""
+    ``Action: Finish(answer)`` (one of ``choices`` when given). Generation ends at the closing
+    parenthesis."""
     calls = [f"call_{_rule_name(t.name)}" for t in tools]
     lines = [
         f'start: "Thought: " THOUGHT "\\n" "Action: " ({" | ".join([*calls, "finish"])})',
         'finish: "Finish(" ANSWER ")"',
         f"THOUGHT: {_THOUGHT}",
-        f"ANSWER: {_ANSWER}",
+        f"ANSWER: {_answer(choices)}",
     ]
     lines += [f"call_{_rule_name(t.name)}: {_call_rule(t, None)}" for t in tools]
     return Grammar(lark="\n".join(lines), name="react")

@@ -238,6 +238,8 @@ class LLMCompiler:
         observation_tokens: each observation's token budget in the joiner's prompt (0: whole).
         prefill_results: prefill each observation as its task finishes, on backends that can
             (:class:`~interlace.llm.PrefixPrefill`); ``False`` to compare without.
+        answer_choices: the answers ``Finish(...)`` may give, enforced by the joiner grammar
+            where the backend constrains decoding (e.g. ``("yes", "no")``); ``None``: any.
 
     Raises:
         UsageError: ``max_replans < 0`` or two tools share a name.
@@ -259,6 +261,7 @@ class LLMCompiler:
         joiner_config: GenerationConfig = _JOINER_CONFIG,
         observation_tokens: int = 0,
         prefill_results: bool = True,
+        answer_choices: Sequence[str] | None = None,
     ) -> None:
         if max_replans < 0:
             raise UsageError(f"LLMCompiler(max_replans={max_replans}): must be 0 or more")
@@ -278,12 +281,14 @@ class LLMCompiler:
         self.joiner_config = joiner_config
         self.observation_tokens = observation_tokens
         self.prefill_results = prefill_results
+        self.answer_choices = tuple(answer_choices) if answer_choices else None
         self.system = compiler_system(list(tools), planner_examples, joiner_examples)
 
     def _joiner_config(self, final: bool) -> GenerationConfig:
         if self.joiner_config.grammar is not None:
             return self.joiner_config
-        return _with_grammar(self.joiner_config, joiner_grammar(final=final))
+        grammar = joiner_grammar(final=final, choices=self.answer_choices)
+        return _with_grammar(self.joiner_config, grammar)
 
     async def warm(self, question: str) -> int:
         """Prefill the fixed system message on a backend that can (benchmarks call this
@@ -516,7 +521,7 @@ class LLMCompiler:
             temperature=self.joiner_config.temperature,
             stop=self.joiner_config.stop,
             seed=self.joiner_config.seed,
-            grammar=joiner_grammar(final=True),
+            grammar=joiner_grammar(final=True, choices=self.answer_choices),
         )
         completion = await meter.complete(self.llm, again, config, "joiner-nudge")
         decision = parse_joiner_output(completion.text)

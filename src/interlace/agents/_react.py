@@ -78,6 +78,8 @@ class ReAct:
         tool_timeout: seconds a tool call may take when the tool sets no timeout of its own.
         observation_tokens: each observation's token budget (0: whole; see
             :func:`~interlace.agents._observe.fit_observation`).
+        answer_choices: the answers ``Finish(...)`` may give, enforced by the grammar where
+            the backend constrains decoding; ``None``: any.
 
     Raises:
         UsageError: ``max_steps < 1`` or two tools share a name.
@@ -95,6 +97,7 @@ class ReAct:
         config: GenerationConfig = _DEFAULT_CONFIG,
         tool_timeout: float | None = 60.0,
         observation_tokens: int = 0,
+        answer_choices: Sequence[str] | None = None,
     ) -> None:
         if max_steps < 1:
             raise UsageError(f"ReAct(max_steps={max_steps}): max_steps must be at least 1")
@@ -104,8 +107,10 @@ class ReAct:
         self.llm = llm
         self.max_steps = max_steps
         config = with_stop(config, *_STOP)
+        self.answer_choices = tuple(answer_choices) if answer_choices else None
         if config.grammar is None:
-            config = dataclasses.replace(config, grammar=react_grammar(list(tools)))
+            grammar = react_grammar(list(tools), choices=self.answer_choices)
+            config = dataclasses.replace(config, grammar=grammar)
         self.config = config
         self.tool_timeout = tool_timeout
         self.observation_tokens = observation_tokens
@@ -228,7 +233,8 @@ class ReAct:
         last = messages[-1]
         nudge = f"{last.content}\n\nNo more tool calls. {FINISH_NUDGE}"
         messages[-1] = Message(role="user", content=nudge)
-        config = dataclasses.replace(self.config, grammar=joiner_grammar(final=True))
+        grammar = joiner_grammar(final=True, choices=self.answer_choices)
+        config = dataclasses.replace(self.config, grammar=grammar)
         completion = await meter.complete(self.llm, messages, config, "react-final")
         action = find_action(completion.text)
         if action is not None and action.name.lower() == "finish":

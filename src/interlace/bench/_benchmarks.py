@@ -20,7 +20,7 @@ from interlace.bench._examples import HOTPOTQA, MOVIE, PARALLELQA, Examples
 from interlace.bench._latency import with_latency
 from interlace.bench._mathtool import make_math
 from interlace.bench._registry import Question, RunOptions, register
-from interlace.bench._scoring import is_correct
+from interlace.bench._scoring import answer_choices, is_correct
 from interlace.bench._search import WikipediaSearch, offline_store
 
 if TYPE_CHECKING:
@@ -96,6 +96,11 @@ class LLMCompilerBenchmark:
         from interlace.agents import LLMCompiler, ReAct
 
         tools = self.tools(llm, options)
+        choices = (
+            answer_choices(question.text, question.meta.get("options") or ())
+            if options.answer_choices
+            else None
+        )
         if method == "compiler":
             return LLMCompiler(
                 llm,
@@ -104,6 +109,7 @@ class LLMCompilerBenchmark:
                 joiner_examples=self.examples.joiner,
                 stream=options.stream,
                 observation_tokens=options.observation_tokens,
+                answer_choices=choices,
             )
         if method == "react":
             return ReAct(
@@ -111,6 +117,7 @@ class LLMCompilerBenchmark:
                 tools,
                 examples=self.examples.react,
                 observation_tokens=options.observation_tokens,
+                answer_choices=choices,
             )
         raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
 

@@ -67,6 +67,9 @@ class RunOptions:
         cache_dir: where the live search caches pages (``None``: the user cache dir).
         observation_tokens: each observation's token budget in every method's prompts
             (0: whole; :func:`~interlace.agents._observe.fit_observation`).
+        answer_choices: constrain every method's final answer to the choices the question's
+            form admits (:func:`~interlace.bench._scoring.answer_choices`: yes/no, "A or B",
+            multiple-choice options), where the backend constrains decoding.
     """
 
     data_dir: Path
@@ -75,6 +78,7 @@ class RunOptions:
     search: str = "offline"
     cache_dir: Path | None = None
     observation_tokens: int = 0
+    answer_choices: bool = True
 
 
 @runtime_checkable

@@ -96,6 +96,7 @@ class RunConfig:
             "stream": self.options.stream if method == "compiler" else None,
             "search": self.options.search,
             "observation_tokens": self.options.observation_tokens,
+            "answer_choices": self.options.answer_choices,
             "git_commit": git_commit(),
             "interlace_version": __version__,
             **self.extra,

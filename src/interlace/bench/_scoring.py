@@ -78,3 +78,31 @@ def is_correct(
 
 def _names(pred_n: str, option_n: str) -> bool:
     return bool(option_n) and re.search(rf"(^| ){re.escape(option_n)}( |$)", pred_n) is not None
+
+
+_YES_NO_START = re.compile(
+    r"^(are|is|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", re.I
+)
+_OPTIONS_TAIL = re.compile(r",\s*([^?]+?)\s*\?\s*$")
+
+
+def answer_choices(question: str, options: Sequence[str] = ()) -> tuple[str, ...] | None:
+    """The answers a question admits, when its form says (used to constrain ``Finish(...)``).
+
+    * a multiple-choice question: its ``options`` (Movie);
+    * ``"..., A or B?"`` (or ``"..., A, B or C?"``): the named options (HotpotQA comparison
+      questions such as "Which band formed first, Oasis or Blur?");
+    * a question that starts like a yes/no question ("Are", "Was", "Did", ...): ``("yes", "no")``;
+    * anything else: ``None`` (any answer).
+    """
+    if options:
+        return tuple(str(o) for o in options)
+    text = question.strip()
+    tail = _OPTIONS_TAIL.search(text)
+    if tail and re.search(r"\sor\s", tail.group(1)):
+        parts = [p.strip() for p in re.split(r",\s*|\s+or\s+", tail.group(1)) if p.strip()]
+        if 2 <= len(parts) <= 5:
+            return tuple(parts)
+    if _YES_NO_START.match(text):
+        return ("yes", "no")
+    return None

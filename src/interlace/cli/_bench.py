@@ -200,6 +200,13 @@ def bench(
             "most relevant to the question (BM25) are kept; 0 keeps whole observations.",
         ),
     ] = DEFAULT_OBSERVATION_TOKENS,
+    answer_choices: Annotated[
+        bool,
+        typer.Option(
+            help="Constrain every method's final answer to what the question's form admits "
+            "(yes/no, 'A or B', the options) on backends that constrain decoding.",
+        ),
+    ] = True,
     subset: Annotated[
         str,
         typer.Option(
@@ -255,6 +262,7 @@ def bench(
             stream=stream,
             search=search,
             observation_tokens=observation_tokens,
+            answer_choices=answer_choices,
         )
         config = RunConfig(
             benchmark=bench_obj,
