@@ -18,9 +18,11 @@ break that with random cases, each run under an outer deadline (``anyio.fail_aft
   invocables and BFCL tools (worker-thread backends), plus malformed, unterminated, repeated
   and model-written ``[INTR]`` blocks and traps; some model streams break with an ``LLMError``
   midway (the loop must raise exactly that error, not an ``ExceptionGroup``).
-* **agents** (default 100): whole :class:`~interlace.LLMCompiler` and :class:`~interlace.ReAct`
-  runs whose every model reply is drawn at random from plans, joiner decisions and ReAct
-  actions, well-formed or not: each run must return a result (or raise an ``LLMError``).
+* **agents** (default 100): whole :class:`~interlace.LLMCompiler`, :class:`~interlace.ReAct`
+  and :class:`~interlace.AsyncLM` runs whose every model reply is drawn at random from plans,
+  joiner decisions, ReAct actions and CML scripts, well-formed or not, some with a request
+  that breaks midway: each run must return a result, or raise exactly the injected
+  ``LLMError`` (not an ``ExceptionGroup``).
 
 Every case has an expected outcome per task/call (computed from what the generator wrote), and
 three counters must stay at zero:
@@ -44,7 +46,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +72,7 @@ from interlace._scheduler import Failed, Outcome, Skipped, Succeeded
 from interlace._tools import Tool
 from interlace.bench.bfcl._tools import BFCLTool
 from interlace.cml._runtime import CMLLoop, Policy, StreamDecoder
-from interlace.llm._base import GenerationConfig, Message, TextDelta
+from interlace.llm._base import LLM, GenerationConfig, Message, StreamItem, TextDelta
 from interlace.testing import ScriptedLLM
 from interlace.trace._spans import Trace
 
@@ -645,24 +647,59 @@ REACT_REPLIES = (
 )
 
 
+_CONFIG = GenerationConfig()
+
+
+class BreakingLLM(LLM):
+    """A model whose ``break_at``-th request fails midway with an LLMError (after ``after``
+    streamed pieces); every other request is the scripted model's."""
+
+    def __init__(self, inner: ScriptedLLM, break_at: int, after: int) -> None:
+        self.inner, self.model = inner, inner.model
+        self.break_at, self.after, self.requests = break_at, after, 0
+
+    async def stream(
+        self, messages: Sequence[Message], config: GenerationConfig = _CONFIG
+    ) -> AsyncIterator[StreamItem]:
+        self.requests += 1
+        pieces = 0
+        async for item in self.inner.stream(messages, config):
+            if isinstance(item, TextDelta):
+                pieces += 1
+                if self.requests == self.break_at and pieces > self.after:
+                    raise LLMConnectionError("injected: the model's stream broke off")
+            yield item
+
+
 async def one_agent_run(rng: random.Random, counts: Counts) -> None:
-    """LLMCompiler or ReAct end to end, every model reply drawn at random from plans, joiner and
-    ReAct texts (well-formed or not): the run must return a result or raise an LLMError."""
-    from interlace.agents import LLMCompiler, ReAct
+    """LLMCompiler, ReAct or AsyncLM end to end, every model reply drawn at random from plans,
+    joiner decisions, ReAct actions and CML scripts (well-formed or not), sometimes with a
+    request that fails midway: the run must return a result, or raise exactly the LLMError the
+    model raised (not an ExceptionGroup)."""
+    from interlace.agents import AsyncLM, LLMCompiler, ReAct
+
+    tools = list(PLAN_TOOLS.values())
+    kinds_of = {t.name: "tool" for t in tools}
 
     def reply(messages: Any) -> str:
         roll = rng.random()
-        if roll < 0.4:
+        if roll < 0.3:
             return plan_text(rng, random_plan(rng))
+        if roll < 0.45:
+            return random_script(rng, kinds_of).text
         return rng.choice(JOINER_REPLIES if roll < 0.7 else REACT_REPLIES)
 
-    llm = ScriptedLLM(reply)
-    tools = list(PLAN_TOOLS.values())
+    scripted = ScriptedLLM(reply)
+    broken = rng.random() < 0.15
+    llm: LLM = BreakingLLM(scripted, rng.randint(1, 3), rng.randint(0, 20)) if broken else scripted
     agent: Any
-    if rng.random() < 0.5:
+    roll = rng.random()
+    if roll < 0.4:
         agent = LLMCompiler(llm, tools, max_replans=rng.randint(0, 2))
-    else:
+    elif roll < 0.8:
         agent = ReAct(llm, tools, max_steps=rng.randint(1, 6), tool_timeout=1.0)
+    else:
+        agent = AsyncLM(llm, tools, max_tokens=rng.randint(20, 300))
     counts.agents += 1
     try:
         with anyio.fail_after(CASE_DEADLINE):
@@ -671,8 +708,11 @@ async def one_agent_run(rng: random.Random, counts: Counts) -> None:
         counts.hangs += 1
         counts.note(f"{type(agent).__name__} hung")
         return
-    except LLMError:
-        return  # the model failed: typed, and the runner's business
+    except LLMConnectionError as exc:
+        if not broken:
+            counts.untyped += 1
+            counts.note(f"{type(agent).__name__} raised {show(exc)}")
+        return  # the injected failure, unchanged
     except Exception as exc:
         counts.untyped += 1
         counts.note(f"{type(agent).__name__} raised {type(exc).__name__}: {show(exc)}")

@@ -645,7 +645,10 @@ class Invocable(Protocol):
     tool's exceptions and timeouts become outcomes.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The name the model writes (a read-only attribute is enough: frozen Tools fit)."""
+        ...
 
     async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any: ...
 
