@@ -116,7 +116,7 @@ def test_killed_runs_resume_without_lost_or_duplicated_records(tmp_path: Path) -
     assert {k[3] for k in keys} == {f"q{i}" for i in range(QUESTIONS)}
     assert len(records) == QUESTIONS * len(METHODS), "a record was lost"
     assert all(r["prediction"] == "yes" and len(r["details"]["pad"]) == 400_000 for r in records)
-    assert kills >= 3
+    assert kills >= 2  # resumed at least twice
     lines = store.read_text(encoding="utf-8").splitlines()
     assert all(json.loads(line)["benchmark"] == "killtest" for line in lines)  # no torn lines
     print(f"kills={kills} partial_lines_repaired={partial_lines}")
