@@ -71,6 +71,8 @@ def replay(
 
     Prints recorded against replayed latency per method, and every request whose prompt
     diverged from the recording (agent prompts changed since), or that could not be matched.
+    BFCL's CML runs replay on a token engine with the recorded model's vocabulary (its GGUF file
+    must be in the model cache; no weights are loaded).
     """
     if not source.is_file():
         raise typer.BadParameter(f"no such store: {source}", param_hint="SOURCE")
