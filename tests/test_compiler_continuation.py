@@ -80,8 +80,11 @@ async def test_the_joiner_continues_the_planner_conversation_with_results_in_fin
 async def test_results_are_prefilled_in_the_background_as_tasks_finish() -> None:
     tools, _ = _tools()
     llm = PrefillingLLM([PLAN, "Thought: both\nAction: Finish(ab)"])
-    await LLMCompiler(llm, tools).run("Q?")  # type: ignore[arg-type]
+    result = await LLMCompiler(llm, tools).run("Q?")  # type: ignore[arg-type]
     assert llm.prefills and all(open_end and bg for _, open_end, bg in llm.prefills)
+    spans = [s for s in result.trace.spans if s.name == "joiner-prefill"]
+    assert len(spans) == len(llm.prefills) and all(s.attrs["background"] for s in spans)
+    assert result.llm_calls == 2  # background prefills are model time, not requests
     joiner = llm.requests[1].messages
     last, _, _ = llm.prefills[-1]
     # the prefilled prompt is the joiner's prompt so far: same messages, last one a prefix

@@ -110,6 +110,28 @@ class RunMeter:
             )
         )
 
+    def record_prefill(self, role: str, start: float, end: float, tokens: int) -> None:
+        """Add the span of a background prefill (:class:`~interlace.llm.PrefixPrefill`): model
+        time that belongs to the run although no request answered it.
+
+        The span is ``kind="llm"`` with attrs ``role``, ``prompt_tokens`` (= tokens evaluated),
+        ``cached_prompt_tokens`` 0, ``completion_tokens`` 0 and ``background`` True; it adds to
+        neither :attr:`llm_calls` nor :attr:`usage` (the request that later reads those tokens
+        counts them, as cached).
+        """
+        attrs = {
+            "role": role,
+            "prompt_tokens": tokens,
+            "completion_tokens": 0,
+            "cached_prompt_tokens": 0,
+            "first_token": None,
+            "ttft": None,
+            "tpot": None,
+            "finish_reason": "stop",
+            "background": True,
+        }
+        self.trace.add(Span(kind="llm", name=role, start=start, end=end, attrs=attrs))
+
     async def complete(
         self, llm: LLM, messages: Sequence[Message], config: GenerationConfig, role: str
     ) -> Completion:

@@ -376,7 +376,12 @@ class LLMCompiler:
         async with anyio.create_task_group() as group:
             if warm:
                 group.start_soon(
-                    self._prefill_results, receive, conversation, got, finished, question, final
+                    self._prefill_results,
+                    receive,
+                    conversation,
+                    got,
+                    finished,
+                    (question, final, meter),
                 )
             else:
                 receive.close()
@@ -412,12 +417,12 @@ class LLMCompiler:
         conversation: Sequence[Message],
         got: list[Completion],
         finished: _Finished,
-        question: str,
-        final: bool,
+        run: tuple[str, bool, RunMeter],
     ) -> None:
         """Background: after the plan and after each finished task, prefill the joiner's
         prompt so far (low priority: it yields to any other request for the model)."""
         assert isinstance(self.llm, PrefixPrefill)
+        question, final, meter = run
         done = 0
         async with receive:
             async for _ in receive:
@@ -441,7 +446,10 @@ class LLMCompiler:
                     Message(role="assistant", content=got[0].text),
                     Message(role="user", content=partial),
                 ]
-                await self.llm.prefill(messages, open_end=True, background=True)
+                start = now()
+                tokens = await self.llm.prefill(messages, open_end=True, background=True)
+                if tokens:
+                    meter.record_prefill("joiner-prefill", start, now(), tokens)
 
     async def _streamed_events(
         self,
