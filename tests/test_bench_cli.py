@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from _bench_helpers import SHARED_DATA
+from interlace._errors import NetworkUnavailableError
+from interlace.bench import _data
 from interlace.bench._eval import evaluate_records, percentile
 from interlace.bench._scoring import is_correct, normalize
 from interlace.cli import app
@@ -84,11 +86,41 @@ def test_bench_rejects_unknown_method_and_benchmark(scripted: None, tmp_path: Pa
     assert unknown.exit_code == 2 and "unknown benchmark" in unknown.output  # misuse
 
 
-def test_bench_missing_data_points_at_fetch(scripted: None, tmp_path: Path) -> None:
+def test_bench_fetches_missing_data_on_first_use(
+    scripted: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetched: list[str] = []
+
+    def copy(name: str, root: Path, **_: object) -> list[Path]:  # the public source, offline
+        fetched.append(name)
+        relative = _data.DATASETS[name].path
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).symlink_to(SHARED_DATA / relative)
+        return [root / relative]
+
+    monkeypatch.setattr("interlace.bench._data.fetch", copy)
+    store = tmp_path / "s.jsonl"
+    args = ["bench", "hotpotqa", "--limit", "1", "--data-dir", str(tmp_path), "--store", str(store)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert fetched == ["hotpotqa", "hotpotqa-evidence", "wiki"] and "first use" in result.output
+    assert len(store.read_text().splitlines()) == 2
+    fetched.clear()
+    assert runner.invoke(app, args).exit_code == 0 and fetched == []  # present now
+
+
+def test_bench_missing_data_without_network_says_so(
+    scripted: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def offline(name: str, root: Path, **_: object) -> list[Path]:
+        raise NetworkUnavailableError("no network: pass --data-dir to a directory with the data")
+
+    monkeypatch.setattr("interlace.bench._data.fetch", offline)
     result = runner.invoke(
         app, ["bench", "movie", "--data-dir", str(tmp_path), "--store", str(tmp_path / "s.jsonl")]
     )
-    assert result.exit_code == 1 and "interlace data fetch movie" in result.output
+    assert result.exit_code == 1 and "--data-dir" in result.output
+    assert not (tmp_path / "s.jsonl").exists()
 
 
 def test_run_prints_plan_tool_calls_and_answer(monkeypatch: pytest.MonkeyPatch) -> None:

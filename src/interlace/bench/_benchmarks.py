@@ -63,6 +63,7 @@ class LLMCompilerBenchmark:
         loader: reads the questions from a data directory.
         examples: few-shot examples.
         sources: search corpora in priority order.
+        datasets: what ``interlace bench`` fetches on first use (``interlace data list``).
         with_math: whether the ``math`` tool is offered.
         methods: ``("compiler", "react")``.
     """
@@ -71,6 +72,7 @@ class LLMCompilerBenchmark:
     loader: Callable[[Path], list[Question]]
     examples: Examples
     sources: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
     with_math: bool = False
     methods: tuple[str, ...] = METHODS
 
@@ -133,11 +135,16 @@ hotpotqa = register(
         loader=_data.load_hotpotqa,
         examples=HOTPOTQA,
         sources=("hotpotqa", "wiki"),
+        datasets=("hotpotqa", "hotpotqa-evidence", "wiki"),
     )
 )
 movie = register(
     LLMCompilerBenchmark(
-        name="movie", loader=_data.load_movie, examples=MOVIE, sources=("movielens", "wiki")
+        name="movie",
+        loader=_data.load_movie,
+        examples=MOVIE,
+        sources=("movielens", "wiki"),
+        datasets=("movie", "movielens", "wiki"),
     )
 )
 parallelqa = register(
@@ -146,6 +153,7 @@ parallelqa = register(
         loader=_data.load_parallelqa,
         examples=PARALLELQA,
         sources=("wiki", "hotpotqa"),
+        datasets=("parallelqa", "wiki", "hotpotqa-evidence"),
         with_math=True,
     )
 )

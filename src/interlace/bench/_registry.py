@@ -113,6 +113,17 @@ B = TypeVar("B", bound=Benchmark)
 _plugins_loaded = False
 
 
+@runtime_checkable
+class FetchableBenchmark(Protocol):
+    """A benchmark whose data comes from :data:`interlace.bench._data.DATASETS`: ``interlace
+    bench`` fetches what is missing from the data directory before the run (first use)."""
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The names (``interlace data list``) of the datasets the benchmark reads."""
+        ...
+
+
 def register(benchmark: B) -> B:
     """Add ``benchmark`` to the registry under ``benchmark.name`` (replacing any older one).
 

@@ -24,6 +24,7 @@ from interlace.bench._eval import Report, evaluate_records
 from interlace.bench._latency import Latency
 from interlace.bench._registry import (
     DEFAULT_OBSERVATION_TOKENS,
+    FetchableBenchmark,
     Question,
     RunOptions,
     benchmark_names,
@@ -106,6 +107,21 @@ def _with_categories(bench_obj: Any, categories: str | None) -> Any:
     if select is None:
         raise typer.BadParameter(f"{bench_obj.name} has no categories", param_hint="--categories")
     return select(tuple(c.strip() for c in categories.split(",") if c.strip()))
+
+
+def _fetch_missing(bench_obj: object, root: Path) -> None:
+    """First use: fetch the benchmark's datasets that ``root`` does not have yet.
+
+    Raises:
+        NetworkUnavailableError: a dataset is missing and there is no network (the message
+            points at ``--data-dir``).
+    """
+    if not isinstance(bench_obj, FetchableBenchmark):
+        return
+    for name in bench_obj.datasets:
+        if not (root / _data.DATASETS[name].path).exists():
+            err().print(f"first use: fetching {name} into {root} ({_data.DATASETS[name].url})")
+            _data.fetch(name, root)
 
 
 def _select(questions: list[Question], ids: str | None, limit: int | None) -> list[Question]:
@@ -254,6 +270,7 @@ def bench(
                 param_hint="--methods",
             )
         root = _data.data_dir(data_dir)
+        _fetch_missing(bench_obj, root)
         chosen = select_subset(bench_obj.name, bench_obj.load(root), subset)
         questions = _select(chosen, ids, limit)
         options = RunOptions(

@@ -91,6 +91,7 @@ class BFCLBenchmark:
 
     name = "bfcl"
     methods: tuple[str, ...] = METHODS
+    datasets: tuple[str, ...] = ("bfcl",)  # fetched by `interlace bench` on first use
 
     def __init__(self, *, categories: Sequence[str] | None = None, max_tokens: int = 256) -> None:
         env = os.environ.get("INTERLACE_BFCL_CATEGORIES")
