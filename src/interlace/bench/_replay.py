@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -72,6 +72,9 @@ from interlace.trace.analysis import fit_trace_speed
 _DEFAULT_CONFIG = GenerationConfig()
 
 
+DivergenceKind = Literal["prompt", "unchecked", "role", "extra", "missing", "reconstructed"]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Divergence:
     """A replayed request that did not match its recording (module docstring, "Matching").
@@ -86,7 +89,7 @@ class Divergence:
 
     question_id: str
     method: str
-    kind: str
+    kind: DivergenceKind
     role: str
     request: int
     detail: str = ""
@@ -127,7 +130,7 @@ class ReplayLLM(LLM):
         self.divergences: list[Divergence] = []
         self.served: list[tuple[int, int | None]] = []
 
-    def _note(self, kind: str, role: str, request: int, detail: str = "") -> None:
+    def _note(self, kind: DivergenceKind, role: str, request: int, detail: str = "") -> None:
         self.divergences.append(
             Divergence(
                 question_id=self.question_id,
