@@ -44,7 +44,9 @@ _STRING = r'/"([^"\\\n]|\\[^\n]){0,300}"/'
 _INT = r"/-?[0-9]{1,18}/"
 _NUMBER = r"/-?[0-9]{1,18}(\.[0-9]{1,12})?([eE]-?[0-9]{1,3})?/"
 _LITERAL = rf"({_STRING} | {_NUMBER} | \"True\" | \"False\" | \"None\")"
-_THOUGHT = r"/[^\n]{1,200}/"
+# No colon in a thought: the 0.5B model otherwise wrote "Action: ..." or "Observation: ..."
+# inside it (the latter hit ReAct's stop sequence and cut the turn, 2026-12-01).
+_THOUGHT = r"/[^\n:]{1,160}/"
 _ANSWER = r"/([^\n()]|\([^\n()]{0,80}\)){1,160}/"
 _SEP = '", "'
 
@@ -198,8 +200,8 @@ def _answer(choices: Sequence[str] | None) -> str:
 def joiner_grammar(
     *, final: bool = False, thought: bool = True, choices: Sequence[str] | None = None
 ) -> Grammar:
-    """The joiner's decision (Kim et al. 2023, §3.3): a one-line ``Thought: ...`` (at most 200
-    characters), then ``Action: Finish(answer)`` or, unless ``final``,
+    """The joiner's decision (Kim et al. 2023, §3.3): a one-line ``Thought: ...`` (at most 160
+    characters, no colon), then ``Action: Finish(answer)`` or, unless ``final``,
     ``Action: Replan(what is missing)``. Generation ends at the closing parenthesis.
 
     Args:
@@ -224,8 +226,8 @@ def joiner_grammar(
 
 
 def react_grammar(tools: Sequence[SchemaTool], *, choices: Sequence[str] | None = None) -> Grammar:
-    """One ReAct turn (Yao et al. 2022): ``Thought: ...`` (at most 200 characters), then
-    ``Action: tool(args)`` for a listed tool with schema-typed arguments, or
+    """One ReAct turn (Yao et al. 2022): ``Thought: ...`` (at most 160 characters, no colon),
+    then ``Action: tool(args)`` for a listed tool with schema-typed arguments, or
     ``Action: Finish(answer)`` (one of ``choices`` when given). Generation ends at the closing
     parenthesis."""
     calls = [f"call_{_rule_name(t.name)}" for t in tools]
