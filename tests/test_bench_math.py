@@ -85,6 +85,9 @@ def test_expression_error_is_a_tool_argument_error() -> None:
 
 def test_extract_expression_from_reply() -> None:
     assert extract_expression("```\n12 * 1.25\n```") == "12 * 1.25"
+    # thousands separators go, argument commas stay (they were stripped: max(300 / 2 170))
+    assert extract_expression("max(300 / 2, 9,200,000)") == "max(300 / 2, 9200000)"
+    assert evaluate(extract_expression("max(300 / 2, 170)")) == 170.0
     assert extract_expression("Expression: 1,642 * 1.1.") == "1642 * 1.1"
     assert extract_expression("2^3") == "2**3"
 

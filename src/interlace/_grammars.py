@@ -242,14 +242,15 @@ def react_grammar(tools: Sequence[SchemaTool], *, choices: Sequence[str] | None 
 
 
 def expression_grammar() -> Grammar:
-    """One arithmetic expression on one line: numbers, ``+ - * / ** %``, parentheses, unary
-    minus and ``min``/``max``/``round``/``abs`` calls (what the math tool's evaluator accepts).
-    At most 200 characters; generation ends at the newline."""
+    """One arithmetic expression on one line: numbers, ``+ - * / **``, parentheses, unary
+    minus and ``min``/``max``/``round``/``abs`` calls (a subset of what the math tool's
+    evaluator accepts: no ``%``, which the 0.5B model wrote for "percent", e.g. ``30%25``), at
+    most 8 terms of 8 factors per level; generation ends at the newline."""
     lark = "\n".join(
         [
             'start: expr "\\n"',
-            'expr: term ((" + " | " - " | "+" | "-") term){0,15}',
-            'term: factor ((" * " | " / " | " % " | "*" | "/" | "%") factor){0,15}',
+            'expr: term ((" + " | " - " | "+" | "-") term){0,7}',
+            'term: factor ((" * " | " / " | "*" | "/") factor){0,7}',
             'factor: ("-")? atom ((" ** " | "**") atom)?',
             'atom: NUMBER | "(" expr ")" | FUNC "(" expr ((", " | ",") expr){0,7} ")"',
             'FUNC: "min" | "max" | "round" | "abs"',

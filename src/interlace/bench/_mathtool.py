@@ -103,11 +103,15 @@ _PROMPT = (
 )
 
 
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
 def extract_expression(text: str) -> str:
     """Pull the expression out of the model's reply (first non-empty line, fences removed)."""
     for line in text.replace("```", "\n").splitlines():
         line = re.sub(r"^\s*(expression|answer)\s*:\s*", "", line.strip(), flags=re.I)
-        line = line.strip().rstrip(".").replace(",", "") if line.strip() else ""
+        # thousands separators go ("9,200,000"); the commas between min/max arguments stay
+        line = _THOUSANDS.sub("", line.strip().rstrip(".")) if line.strip() else ""
         if line and not line.lower().startswith(("text", "python")):
             return line.replace("^", "**").replace("×", "*").replace("÷", "/")
     return ""
