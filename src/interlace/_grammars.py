@@ -159,23 +159,28 @@ def _chain(values: Sequence[str]) -> str:
     return out
 
 
-def plan_grammar(tools: Sequence[SchemaTool], *, max_tasks: int = MAX_PLAN_TASKS) -> Grammar:
+def plan_grammar(
+    tools: Sequence[SchemaTool], *, max_tasks: int = MAX_PLAN_TASKS, thoughts: bool = False
+) -> Grammar:
     """Plan lines of LLMCompiler's planner (Kim et al. 2023, §3.1), ending at ``join()``.
 
     The plan is ``1. tool(args)`` ... ``N. join()``: ids count up from 1 with no gap, every
     call names a listed tool, arguments are typed by the tool's schema, a whole argument may be
-    ``$k`` only for an earlier id ``k``, and an optional ``Thought: ...`` line may precede any
-    call. After ``max_tasks`` calls the next line must be ``join()``. Generation ends at
-    ``join()`` (the parser treats it as the end of the plan).
+    ``$k`` only for an earlier id ``k``, and (with ``thoughts``) an optional ``Thought: ...``
+    line may precede any call. After ``max_tasks`` calls the next line must be ``join()``.
+    Generation ends at ``join()`` (the parser treats it as the end of the plan).
 
     Args:
         tools: the tools plans may call.
         max_tasks: most calls before ``join()``.
+        thoughts: allow ``Thought:`` lines. Off by default: the 0.5B model spent them copying
+            the joiner examples' thoughts into its plans (2 of 2 Movie questions, 2026-12-01).
 
     Returns:
         The grammar (Lark text).
     """
-    lines = ["start: thought? step1", f'thought: "Thought: " {_THOUGHT} "\\n"']
+    maybe = "thought? " if thoughts else ""
+    lines = [f"start: {maybe}step1", f'thought: "Thought: " {_THOUGHT} "\\n"']
     for k in range(1, max_tasks + 2):
         head = _quote(f"{k}. ")
         if k == max_tasks + 1:
@@ -185,7 +190,7 @@ def plan_grammar(tools: Sequence[SchemaTool], *, max_tasks: int = MAX_PLAN_TASKS
         if ref is not None:
             lines.append(f"{ref}: " + " | ".join(_quote(f"${j}") for j in range(1, k)))
         calls = " | ".join(f"call{k}_{_rule_name(t.name)}" for t in tools) or '"join()"'
-        lines.append(f'step{k}: {head} ("join()" | ({calls}) "\\n" thought? step{k + 1})')
+        lines.append(f'step{k}: {head} ("join()" | ({calls}) "\\n" {maybe}step{k + 1})')
         lines += [f"call{k}_{_rule_name(t.name)}: {_call_rule(t, ref)}" for t in tools]
     return Grammar(lark="\n".join(lines), name="plan")
 
