@@ -175,8 +175,8 @@ async def test_answer_choices_go_into_the_joiner_and_react_grammars() -> None:
     llm = ScriptedLLM([PLAN, "Thought: t\nAction: Finish(yes)"])
     await LLMCompiler(llm, tools, answer_choices=("yes", "no")).run("Q?")  # type: ignore[arg-type]
     joiner = llm.requests[1].config.grammar
-    assert joiner is not None and 'FINAL: "yes" | "no"' in joiner.lark
+    assert joiner is not None and 'answer: "yes" | "no"' in joiner.lark
     react = ReAct(ScriptedLLM([]), tools, answer_choices=("Oasis", "Blur"))  # type: ignore[arg-type]
     assert (
-        react.config.grammar is not None and 'ANSWER: "Oasis" | "Blur"' in react.config.grammar.lark
+        react.config.grammar is not None and 'answer: "Oasis" | "Blur"' in react.config.grammar.lark
     )

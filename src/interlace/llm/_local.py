@@ -41,7 +41,7 @@ from interlace.llm._models import DEFAULT_MODEL, MODELS, resolve_model
 
 _DEFAULT_CONFIG = GenerationConfig()
 _PREFILL_CHUNK = 256  # tokens per worker-thread call while prefilling (cancellation granularity)
-_BACKGROUND_CHUNK = 32  # tokens per call of a background prefill (how soon it yields)
+_BACKGROUND_CHUNK = 128  # tokens per call of a background prefill (how soon it yields)
 
 
 class StopFilter:
@@ -217,7 +217,7 @@ class LocalLLM(LLM):
             open_end: leave the last message open (no end-of-turn marker), for a prompt that
                 will grow (the joiner's observations as tasks finish); its last token is left
                 out, since it may tokenize differently once more text follows.
-            background: low priority: stop between chunks of 32 tokens as soon as another
+            background: low priority: stop between chunks of 128 tokens as soon as another
                 request waits for the model (what was evaluated stays cached).
 
         Returns:
@@ -316,7 +316,7 @@ async def _prefill(
         engine: the engine (held exclusively).
         messages: the prompt.
         open_end: see :meth:`LocalLLM.prefill`.
-        stop: checked between chunks of 32 tokens; ``True`` stops prefilling early.
+        stop: checked between chunks of 128 tokens; ``True`` stops prefilling early.
 
     Returns:
         ``(prompt tokens, tokens reused, seconds spent restoring + prefilling)``.
