@@ -132,3 +132,15 @@ async def test_an_open_ended_prefill_serves_the_request_that_extends_it(tiny: Lo
     uncached = completion.usage.prompt_tokens - completion.usage.cached_prompt_tokens
     assert uncached <= 25, completion.usage  # only the second result and the turn markers
     assert await tiny.prefill(head, open_end=True) <= 1  # already cached
+
+
+@pytest.mark.anyio
+async def test_completions_say_how_long_their_fixed_prefix_is(tiny: LocalLLM) -> None:
+    system = "You are a careful assistant. " * 12
+    first = await tiny.complete(_ask(system, "Question: a"), GenerationConfig(max_tokens=1))
+    second = await tiny.complete(_ask(system, "Question: b"), GenerationConfig(max_tokens=1))
+    assert first.fixed_prompt_tokens is not None and first.fixed_prompt_tokens > 60
+    assert second.fixed_prompt_tokens == first.fixed_prompt_tokens
+    assert second.usage.cached_prompt_tokens >= second.fixed_prompt_tokens
+    no_system = [Message(role="user", content="Question: c")]
+    assert (await tiny.complete(no_system, GenerationConfig(max_tokens=1))).fixed_prompt_tokens == 0

@@ -89,6 +89,8 @@ class RunMeter:
         timing, usage = completion.timing, completion.usage
         if timing.grammar is not None:
             attrs = {"grammar_s": timing.grammar, **attrs}
+        if completion.fixed_prompt_tokens is not None:
+            attrs = {"fixed_prompt_tokens": completion.fixed_prompt_tokens, **attrs}
         self.trace.add(
             Span(
                 kind="llm",

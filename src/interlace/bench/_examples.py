@@ -30,11 +30,16 @@ _HQ1 = "Question: Were the painters Frida Kahlo and Pablo Picasso born in the sa
 _HQ2 = "Question: Which opened first, the Golden Gate Bridge or the Brooklyn Bridge?"
 _KAHLO = "Frida Kahlo (1907-1954) was a Mexican painter known for her self-portraits."
 _PICASSO = "Pablo Picasso (1881-1973) was a Spanish painter who spent most of his life in France."
+_HQ3 = "Question: Were the composers Johann Sebastian Bach and George Frideric Handel both German?"
+_BACH = "Johann Sebastian Bach (1685-1750) was a German composer born in Eisenach."
+_HANDEL = "George Frideric Handel (1685-1759) was a German-born composer who worked in London."
 _GOLDEN = "The Golden Gate Bridge in San Francisco opened in 1937."
 _BROOKLYN = "The Brooklyn Bridge in New York City opened in 1883."
 
-# Two answer shapes on purpose: a small model copies the example's answer, so one example says
-# "no" and the other names an entity (HotpotQA comparison answers are yes/no or one of the two).
+# Three answer shapes on purpose: a small model copies the example's answer, so one example says
+# "no", one "yes" and one names an entity (HotpotQA comparison answers are yes/no or one of the
+# two). With only the "no" example, ReAct on the 0.5B model answered "no" to 7 of 7 yes/no
+# questions of a tuning sample (HotpotQA comparison questions 100-115, 2026-12-01).
 HOTPOTQA = Examples(
     planner=f"""{_HQ1}
 1. search("Frida Kahlo")
@@ -45,6 +50,12 @@ HOTPOTQA = Examples(
 {_HQ2}
 1. search("Golden Gate Bridge")
 2. search("Brooklyn Bridge")
+3. join()
+<END_OF_PLAN>
+###
+{_HQ3}
+1. search("Johann Sebastian Bach")
+2. search("George Frideric Handel")
 3. join()
 <END_OF_PLAN>""",
     joiner=f"""{_HQ1}
@@ -61,7 +72,15 @@ Observation: {_GOLDEN}
 2. search("Brooklyn Bridge")
 Observation: {_BROOKLYN}
 Thought: 1883 is earlier than 1937.
-Action: Finish(Brooklyn Bridge)""",
+Action: Finish(Brooklyn Bridge)
+###
+{_HQ3}
+1. search("Johann Sebastian Bach")
+Observation: {_BACH}
+2. search("George Frideric Handel")
+Observation: {_HANDEL}
+Thought: Bach was German and Handel was German-born, so both were German.
+Action: Finish(yes)""",
     react=f"""{_HQ1}
 Thought: I need where Frida Kahlo was born.
 Action: search("Frida Kahlo")
@@ -80,7 +99,17 @@ Thought: Now the Brooklyn Bridge.
 Action: search("Brooklyn Bridge")
 Observation: {_BROOKLYN}
 Thought: 1883 is earlier than 1937.
-Action: Finish(Brooklyn Bridge)""",
+Action: Finish(Brooklyn Bridge)
+###
+{_HQ3}
+Thought: I need where Johann Sebastian Bach was from.
+Action: search("Johann Sebastian Bach")
+Observation: {_BACH}
+Thought: Now George Frideric Handel.
+Action: search("George Frideric Handel")
+Observation: {_HANDEL}
+Thought: Bach was German and Handel was German-born, so both were German.
+Action: Finish(yes)""",
 )
 
 _MQ = """Question: Find a movie similar to Vertigo, Annie Hall, Grease, Chinatown

@@ -145,6 +145,9 @@ class Completion:
         warnings: what went wrong without failing the request (e.g. a grammar that could not
             be built, so the text was decoded unconstrained); agents copy them into the run's
             ``errors``.
+        fixed_prompt_tokens: how many prompt tokens were the request's fixed prefix (its
+            leading system messages), where the backend tells (the embedded engine); the
+            prefix was fully served from the cache when ``usage.cached_prompt_tokens`` reaches it.
     """
 
     text: str
@@ -155,6 +158,7 @@ class Completion:
     cost_usd: float = 0.0
     usage_exact: bool = True
     warnings: tuple[str, ...] = ()
+    fixed_prompt_tokens: int | None = None
 
 
 StreamItem = TextDelta | Completion

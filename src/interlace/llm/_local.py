@@ -230,7 +230,7 @@ class LocalLLM(LLM):
             if background and self._waiting:
                 return 0
             stop = (lambda: self._waiting > 0) if background else None
-            prompt, reused, _ = await _prefill(engine, messages, open_end=open_end, stop=stop)
+            prompt, reused, _, _ = await _prefill(engine, messages, open_end=open_end, stop=stop)
             return max(engine.kv_len - reused, 0) if prompt else 0
 
     async def aclose(self) -> None:
@@ -256,7 +256,7 @@ class LocalLLM(LLM):
         start = now()
         state = _Decode(stops=StopFilter(config.stop))
         async with self.exclusive() as engine:
-            prompt, reused, prefill = await _prefill(engine, messages)
+            prompt, reused, prefill, fixed = await _prefill(engine, messages)
             constraint = None
             if config.grammar is not None:
                 try:
@@ -288,6 +288,7 @@ class LocalLLM(LLM):
             finish_reason=state.finish,
             cost_usd=0.0,
             warnings=tuple(state.warnings),
+            fixed_prompt_tokens=fixed,
         )
 
 
@@ -306,7 +307,7 @@ async def _prefill(
     *,
     open_end: bool = False,
     stop: Callable[[], bool] | None = None,
-) -> tuple[list[int], int, float]:
+) -> tuple[list[int], int, float, int]:
     """Tokenize the chat prompt, reuse the longest cached prefix, prefill the rest in chunks.
 
     The leading system messages are the request's fixed prefix: if the cache did not serve all
@@ -319,7 +320,8 @@ async def _prefill(
         stop: checked between chunks of 128 tokens; ``True`` stops prefilling early.
 
     Returns:
-        ``(prompt tokens, tokens reused, seconds spent restoring + prefilling)``.
+        ``(prompt tokens, tokens reused, seconds spent restoring + prefilling, fixed-prefix
+        tokens)``.
     """
     run = anyio.to_thread.run_sync
     text = await run(lambda: engine.chat_prefix(messages, open_end=open_end))
@@ -338,13 +340,13 @@ async def _prefill(
     for i in range(reused, pause, chunk):
         await run(engine.eval, prompt[i : min(i + chunk, pause)])
         if stop is not None and stop():
-            return prompt, reused, now() - t0
+            return prompt, reused, now() - t0, fixed
     await run(engine.pin, prompt, fixed)
     for i in range(engine.kv_len, len(prompt), chunk):
         await run(engine.eval, prompt[i : i + chunk])
         if stop is not None and stop():
             break
-    return prompt, reused, now() - t0
+    return prompt, reused, now() - t0, fixed
 
 
 async def _decode(
