@@ -218,7 +218,9 @@ class LocalLLM(LLM):
                 will grow (the joiner's observations as tasks finish); its last token is left
                 out, since it may tokenize differently once more text follows.
             background: low priority: stop between chunks of 128 tokens as soon as another
-                request waits for the model (what was evaluated stays cached).
+                request waits for the model (what was evaluated stays cached). A foreground
+                prefill (a warm-up) also prepares the grammar engine, about a second once per
+                model, so the first constrained request does not pay it.
 
         Returns:
             Prompt tokens evaluated by this call (0: already cached).
@@ -230,6 +232,8 @@ class LocalLLM(LLM):
             if background and self._waiting:
                 return 0
             stop = (lambda: self._waiting > 0) if background else None
+            if not background:
+                await anyio.to_thread.run_sync(engine.grammars.prepare)
             prompt, reused, _, _ = await _prefill(engine, messages, open_end=open_end, stop=stop)
             return max(engine.kv_len - reused, 0) if prompt else 0
 
