@@ -58,7 +58,7 @@ from interlace._plan import Task
 from interlace._planner import END_OF_PLAN, PlanEvent, PlanParser
 from interlace._scheduler import Cancelled, Failed, Outcome, Skipped, Succeeded
 from interlace._tools import Tool, safe_str
-from interlace.agents._common import RunMeter, clip, with_stop
+from interlace.agents._common import RunMeter, clip, prompt_digest, with_stop
 from interlace.agents._observe import fit_observation
 from interlace.agents._parse import (
     JoinDecision,
@@ -369,7 +369,9 @@ class LLMCompiler:
             events = self._streamed_events(conversation, got, meter, finished.changed)
         else:
             completion = await self.llm.complete(conversation, self.planner_config)
-            meter.record(completion, "planner", streamed=False)
+            meter.record(
+                completion, "planner", streamed=False, prompt_sha=prompt_digest(conversation)
+            )
             got.append(completion)
             events = _replay(completion.text)
         error: Exception | None = None
@@ -465,7 +467,7 @@ class LLMCompiler:
                 for event in parser.feed(item.text):
                     yield event
             else:
-                meter.record(item, "planner", streamed=True)
+                meter.record(item, "planner", streamed=True, prompt_sha=prompt_digest(messages))
                 got.append(item)
                 planned()
         for event in parser.close():
