@@ -24,3 +24,23 @@ def test_choices_from_the_question_form(question: str, choices: tuple[str, ...] 
 
 def test_options_win() -> None:
     assert answer_choices("Which movie is like Heat?", ["Ronin", "Up"]) == ("Ronin", "Up")
+
+
+def test_every_benchmark_builds_its_agents_with_the_run_settings() -> None:
+    from pathlib import Path
+
+    from interlace.bench._benchmarks import build_agent
+    from interlace.bench._examples import HOTPOTQA
+    from interlace.bench._registry import Question, RunOptions
+    from interlace.testing import ScriptedLLM
+
+    question = Question(id="q", text="Did Oasis form before Blur?", label="no")
+    options = RunOptions(data_dir=Path("."), observation_tokens=7)
+    for method in ("compiler", "react"):
+        agent = build_agent(method, ScriptedLLM([]), [], HOTPOTQA, options, question)
+        assert agent is not None
+        assert agent.observation_tokens == 7 and agent.answer_choices == ("yes", "no")  # type: ignore[attr-defined]
+    off = RunOptions(data_dir=Path("."), answer_choices=False)
+    agent = build_agent("react", ScriptedLLM([]), [], HOTPOTQA, off, question)
+    assert agent is not None and agent.answer_choices is None  # type: ignore[attr-defined]
+    assert build_agent("magic", ScriptedLLM([]), [], HOTPOTQA, off, question) is None

@@ -58,7 +58,13 @@ from interlace._plan import Task
 from interlace._planner import END_OF_PLAN, PlanEvent, PlanParser
 from interlace._scheduler import Cancelled, Failed, Outcome, Skipped, Succeeded
 from interlace._tools import Tool, safe_str
-from interlace.agents._common import RunMeter, clip, prompt_digest, with_stop
+from interlace.agents._common import (
+    RunMeter,
+    clip,
+    prefill_fixed_prompt,
+    prompt_digest,
+    with_stop,
+)
 from interlace.agents._observe import fit_observation
 from interlace.agents._parse import (
     JoinDecision,
@@ -297,10 +303,7 @@ class LLMCompiler:
         Returns:
             Prompt tokens evaluated now.
         """
-        if not isinstance(self.llm, PrefixPrefill):
-            return 0
-        messages = [Message(role="system", content=self.system), Message(role="user", content="")]
-        return await self.llm.prefill(messages, open_end=True)
+        return await prefill_fixed_prompt(self.llm, self.system)
 
     async def run(self, question: str) -> RunResult:
         """Answer ``question``: plan and execute, join, and replan while the joiner asks to.

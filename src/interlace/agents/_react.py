@@ -20,7 +20,7 @@ from typing import Any
 from interlace._errors import UsageError
 from interlace._grammars import joiner_grammar, react_grammar
 from interlace._tools import Tool, find_tool
-from interlace.agents._common import RunMeter, clip, with_stop
+from interlace.agents._common import RunMeter, clip, prefill_fixed_prompt, with_stop
 from interlace.agents._observe import fit_observation
 from interlace.agents._parse import (
     Action,
@@ -31,7 +31,7 @@ from interlace.agents._parse import (
 )
 from interlace.agents._prompts import FINISH_NUDGE, react_system
 from interlace.agents._result import RunResult
-from interlace.llm._base import LLM, GenerationConfig, Message, PrefixPrefill
+from interlace.llm._base import LLM, GenerationConfig, Message
 
 __all__ = ["ReAct", "parse_call"]
 
@@ -123,10 +123,7 @@ class ReAct:
         Returns:
             Prompt tokens evaluated now.
         """
-        if not isinstance(self.llm, PrefixPrefill):
-            return 0
-        messages = [Message(role="system", content=self.system), Message(role="user", content="")]
-        return await self.llm.prefill(messages, open_end=True)
+        return await prefill_fixed_prompt(self.llm, self.system)
 
     async def run(self, question: str) -> RunResult:
         """Answer ``question``.

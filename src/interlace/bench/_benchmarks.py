@@ -54,6 +54,45 @@ def make_search(options: RunOptions, sources: Sequence[str]) -> Callable[..., An
     return search
 
 
+def build_agent(
+    method: str,
+    llm: LLM,
+    tools: Sequence[Tool],
+    examples: Examples,
+    options: RunOptions,
+    question: Question,
+) -> Agent | None:
+    """The ``"compiler"`` or ``"react"`` agent of a benchmark run, with the run's settings that
+    apply to every method alike (observation budget, answer choices); ``None`` for another
+    method name. Built-in and custom benchmarks share it."""
+    from interlace.agents import LLMCompiler, ReAct
+
+    choices = (
+        answer_choices(question.text, question.meta.get("options") or ())
+        if options.answer_choices
+        else None
+    )
+    if method == "compiler":
+        return LLMCompiler(
+            llm,
+            tools,
+            planner_examples=examples.planner,
+            joiner_examples=examples.joiner,
+            stream=options.stream,
+            observation_tokens=options.observation_tokens,
+            answer_choices=choices,
+        )
+    if method == "react":
+        return ReAct(
+            llm,
+            tools,
+            examples=examples.react,
+            observation_tokens=options.observation_tokens,
+            answer_choices=choices,
+        )
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class LLMCompilerBenchmark:
     """A benchmark of the LLMCompiler paper (see module docstring).
@@ -95,33 +134,10 @@ class LLMCompilerBenchmark:
         Raises:
             UsageError: unknown method.
         """
-        from interlace.agents import LLMCompiler, ReAct
-
-        tools = self.tools(llm, options)
-        choices = (
-            answer_choices(question.text, question.meta.get("options") or ())
-            if options.answer_choices
-            else None
-        )
-        if method == "compiler":
-            return LLMCompiler(
-                llm,
-                tools,
-                planner_examples=self.examples.planner,
-                joiner_examples=self.examples.joiner,
-                stream=options.stream,
-                observation_tokens=options.observation_tokens,
-                answer_choices=choices,
-            )
-        if method == "react":
-            return ReAct(
-                llm,
-                tools,
-                examples=self.examples.react,
-                observation_tokens=options.observation_tokens,
-                answer_choices=choices,
-            )
-        raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
+        agent = build_agent(method, llm, self.tools(llm, options), self.examples, options, question)
+        if agent is None:
+            raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
+        return agent
 
     def score(self, question: Question, result: RunResult) -> bool:
         """Published rule (numbers within 10 %, else normalised exact match; Movie options)."""

@@ -143,22 +143,15 @@ class CustomBenchmark:
         Raises:
             UsageError: unknown method.
         """
-        from interlace.agents import LLMCompiler, ReAct
+        from interlace.bench._benchmarks import build_agent
 
         tools = list(self.tools)
         if options.tool_latency.kind != "real":
             tools = [t.wrapped(with_latency(t.fn, options.tool_latency)) for t in tools]
-        if method == "compiler":
-            return LLMCompiler(
-                llm,
-                tools,
-                planner_examples=self.examples.planner,
-                joiner_examples=self.examples.joiner,
-                stream=options.stream,
-            )
-        if method == "react":
-            return ReAct(llm, tools, examples=self.examples.react)
-        raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
+        agent = build_agent(method, llm, tools, self.examples, options, question)
+        if agent is None:
+            raise UsageError(f"{self.name}: unknown method {method!r}; use one of {self.methods}")
+        return agent
 
     def score(self, question: Question, result: RunResult) -> bool:
         """``scorer(answer, label)``."""
