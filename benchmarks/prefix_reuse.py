@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 
 import anyio
 
@@ -105,25 +104,18 @@ def _requests(index: int, a: str, b: str) -> list[tuple[str, list[Message]]]:
     return [*first, *math, *second]
 
 
-async def _fixed(llm: LocalLLM, messages: Sequence[Message]) -> int:
-    async with llm.exclusive() as engine:
-        prompt = engine.tokenize(engine.chat_prefix(messages))
-        return engine.fixed_prefix(messages, prompt)
-
-
 async def measure(model: str, threads: int | None, n: int, max_pinned: int) -> dict[str, float]:
     llm = LocalLLM(model, n_threads=threads, prefix_cache_entries=8)
     llm.prefix_cache.max_pinned = max_pinned
     stats: dict[str, list[tuple[bool, int, float]]] = defaultdict(list)
     for index, (a, b) in enumerate(QUESTIONS[:n]):
         for role, messages in _requests(index, a, b):
-            fixed = await _fixed(llm, messages)
             t0 = time.monotonic()
             done = await llm.complete(messages, GenerationConfig(max_tokens=GENERATED))
             if index == 0:
                 continue  # the first question fills the cache
             usage = done.usage
-            hit = usage.cached_prompt_tokens >= fixed
+            hit = usage.cached_prompt_tokens >= (done.fixed_prompt_tokens or 0)
             uncached = usage.prompt_tokens - usage.cached_prompt_tokens
             stats[role].append((hit, uncached, done.timing.prefill or time.monotonic() - t0))
     await llm.aclose()
