@@ -32,7 +32,7 @@ def _reply(messages: Any) -> str:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        "interlace.cli._bench._load_llm", lambda spec, threads=None: ScriptedLLM(_reply)
+        "interlace.cli._options.load_llm", lambda spec, threads=None: ScriptedLLM(_reply)
     )
 
 
@@ -130,7 +130,7 @@ def test_run_prints_plan_tool_calls_and_answer(monkeypatch: pytest.MonkeyPatch) 
         threads.append(n)
         return ScriptedLLM(_reply)
 
-    monkeypatch.setattr("interlace.cli._bench._load_llm", load)
+    monkeypatch.setattr("interlace.cli._options.load_llm", load)
     result = runner.invoke(
         app,
         [

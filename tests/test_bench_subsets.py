@@ -95,7 +95,7 @@ def test_select_subset(questions: dict[str, Question]) -> None:
 def test_cli_bench_subset(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reply = "Thought: done.\nAction: Finish(1)"
     monkeypatch.setattr(
-        "interlace.cli._bench._load_llm",
+        "interlace.cli._options.load_llm",
         lambda spec, threads=None: ScriptedLLM(lambda messages: reply),
     )
     out = tmp_path / "pqa.jsonl"

@@ -69,7 +69,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        "interlace.cli._bench._load_llm", lambda spec, threads=None: ScriptedLLM(_reply)
+        "interlace.cli._options.load_llm", lambda spec, threads=None: ScriptedLLM(_reply)
     )
 
 
@@ -175,7 +175,7 @@ def test_builtin_benchmark_on_your_questions(
         json.dumps({"id": "q1", "question": "Were Ed Wood and Scott Derrickson American?"}) + "\n"
     )
     monkeypatch.setattr(
-        "interlace.cli._bench._load_llm",
+        "interlace.cli._options.load_llm",
         lambda spec, threads=None: ScriptedLLM(
             lambda m: (
                 'Thought: look.\nAction: search("Ed Wood")'
@@ -310,7 +310,7 @@ def test_bench_custom_with_mcp_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         return f"1. add({a}, 3)\n2. join()\n<END_OF_PLAN>"
 
     monkeypatch.setattr(
-        "interlace.cli._bench._load_llm", lambda spec, threads=None: ScriptedLLM(reply)
+        "interlace.cli._options.load_llm", lambda spec, threads=None: ScriptedLLM(reply)
     )
     store = tmp_path / "sums-out.jsonl"
     result = runner.invoke(

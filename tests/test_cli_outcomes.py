@@ -84,7 +84,7 @@ def test_eval_rejects_a_baseline_no_store_has(tmp_path: Path) -> None:
 
 
 def _scripted(monkeypatch: pytest.MonkeyPatch, reply: Any) -> None:
-    monkeypatch.setattr("interlace.cli._bench._load_llm", lambda spec, threads=None: reply)
+    monkeypatch.setattr("interlace.cli._options.load_llm", lambda spec, threads=None: reply)
 
 
 def test_bench_rejects_a_negative_limit(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_a_failed_bench_leaves_no_empty_store(
     def no_model(spec: str, threads: int | None = None) -> Any:
         raise LLMModelNotFoundError("no such GGUF: /nowhere.gguf")
 
-    monkeypatch.setattr("interlace.cli._bench._load_llm", no_model)
+    monkeypatch.setattr("interlace.cli._options.load_llm", no_model)
     store = tmp_path / "new.jsonl"
     args = ["bench", "hotpotqa", "--limit", "1", "--data-dir", str(SHARED_DATA)]
     result = runner.invoke(app, [*args, "--store", str(store)])

@@ -115,7 +115,7 @@ def test_tools_list_misuse_and_failures(tools_file: Path) -> None:
 
 def _scripted(monkeypatch: pytest.MonkeyPatch, replies: list[str]) -> ScriptedLLM:
     llm = ScriptedLLM(replies)
-    monkeypatch.setattr("interlace.cli._bench._load_llm", lambda spec, threads=None: llm)
+    monkeypatch.setattr("interlace.cli._options.load_llm", lambda spec, threads=None: llm)
     return llm
 
 

@@ -177,7 +177,7 @@ def test_cml_runs_are_one_role_with_prefill_and_decode_tokens() -> None:
 def test_run_prints_the_llm_calls_the_math_tool_made(monkeypatch: pytest.MonkeyPatch) -> None:
     from interlace.cli import app
 
-    monkeypatch.setattr("interlace.cli._bench._load_llm", lambda spec, n=None: ScriptedLLM(_reply))
+    monkeypatch.setattr("interlace.cli._options.load_llm", lambda spec, n=None: ScriptedLLM(_reply))
     result = CliRunner().invoke(
         app, ["run", "What is two times three?", "--data-dir", str(SHARED_DATA)]
     )
