@@ -32,6 +32,7 @@ from interlace.llm._models import (
 from interlace.llm._openai import PRESETS, OpenAICompatLLM, Preset
 from interlace.llm._pricing import DEFAULT_PRICES, PRICES_ENV, Price, PriceTable
 from interlace.llm._select import BACKEND_SPEC_HELP, BackendSpec, load_llm, parse_spec
+from interlace.llm._toolcalls import NativeToolCalling, NativeTools, ToolCall, ToolChoice
 
 __all__ = [
     "BACKEND_SPEC_HELP",
@@ -53,6 +54,8 @@ __all__ = [
     "ModelInfo",
     "ModelPart",
     "ModelSpec",
+    "NativeToolCalling",
+    "NativeTools",
     "OpenAICompatLLM",
     "PrefixCache",
     "PrefixPrefill",
@@ -66,6 +69,8 @@ __all__ = [
     "TextDelta",
     "Timing",
     "TokenEngine",
+    "ToolCall",
+    "ToolChoice",
     "Usage",
     "cache_dir",
     "fetch_model",

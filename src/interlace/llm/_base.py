@@ -15,15 +15,27 @@ from typing import Literal, Protocol, runtime_checkable
 
 import anyio
 
-Role = Literal["system", "user", "assistant"]
+from interlace.llm._toolcalls import ToolCall
+
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Message:
-    """One chat message."""
+    """One chat message.
+
+    Attributes:
+        role: who speaks; ``"tool"`` is a function's result (native function calling).
+        content: the text.
+        tool_calls: the calls an ``"assistant"`` message made natively
+            (:class:`~interlace.llm.NativeToolCalling`).
+        tool_call_id: the call a ``"tool"`` message answers (:attr:`ToolCall.id`).
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -148,6 +160,8 @@ class Completion:
         fixed_prompt_tokens: how many prompt tokens were the request's fixed prefix (its
             leading system messages), where the backend tells (the embedded engine); the
             prefix was fully served from the cache when ``usage.cached_prompt_tokens`` reaches it.
+        tool_calls: the functions the model called natively, in order (only from
+            :meth:`~interlace.llm.NativeToolCalling.stream_tools`; empty otherwise).
     """
 
     text: str
@@ -159,6 +173,7 @@ class Completion:
     usage_exact: bool = True
     warnings: tuple[str, ...] = ()
     fixed_prompt_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 StreamItem = TextDelta | Completion
