@@ -214,39 +214,67 @@ async def run_benchmark(
         LLMError: the backend failed.
     """
     written = 0
-    for index, question in enumerate(questions):
-        for method in method_order(config.methods, index):
-            probe = {
-                "benchmark": config.benchmark.name,
-                "method": method,
-                "question_id": question.id,
-                "config": config.config_for(method, llm.model),
-            }
-            if record_key(probe) in store:
-                if on_skip:
-                    on_skip({"question_id": question.id, "method": method})
-                continue
-            meter = MeteredLLM(llm)
-            agent = config.benchmark.make_agent(method, meter, config.options, question)
-            warm = getattr(agent, "warm", None)
-            started = time.monotonic()
-            try:
-                if warm is not None:
-                    await warm(question.text)
-                    started = time.monotonic()
-                result = await agent.run(question.text)
-            except LLMContextOverflowError as exc:
-                error = f"context overflow: {exc}"
-                result = _failed_result(question, method, error, time.monotonic() - started)
-            except LLMError:
-                raise
-            except Exception as exc:
-                error = f"agent crashed: {type(exc).__name__}: {exc}"
-                result = _failed_result(question, method, error, time.monotonic() - started)
-            correct = bool(result.answer) and config.benchmark.score(question, result)
-            record = make_record(config, question, method, result, meter.stats, correct, llm.model)
-            store.append(record)
-            written += 1
-            if on_record:
-                on_record(record)
+    for question, method in planned_runs(config, questions):
+        if record_key(probe_record(config, question, method, llm.model)) in store:
+            if on_skip:
+                on_skip({"question_id": question.id, "method": method})
+            continue
+        record = await run_question(config, question, method, llm)
+        store.append(record)
+        written += 1
+        if on_record:
+            on_record(record)
     return written
+
+
+def planned_runs(config: RunConfig, questions: Sequence[Question]) -> list[tuple[Question, str]]:
+    """Every (question, method) pair of a run, in the order :func:`run_benchmark` runs them."""
+    return [
+        (question, method)
+        for index, question in enumerate(questions)
+        for method in method_order(config.methods, index)
+    ]
+
+
+def probe_record(config: RunConfig, question: Question, method: str, model: str) -> dict[str, Any]:
+    """The fields of a record that :func:`~interlace.bench._store.record_key` reads, before the
+    run: resume looks its key up in the store."""
+    return {
+        "benchmark": config.benchmark.name,
+        "method": method,
+        "question_id": question.id,
+        "config": config.config_for(method, model),
+    }
+
+
+async def run_question(
+    config: RunConfig, question: Question, method: str, llm: LLM
+) -> dict[str, Any]:
+    """Run ``method`` on ``question`` and return its store record (not written anywhere).
+
+    The one-question step of :func:`run_benchmark` (also what a Ray worker runs: the
+    ``interlace.bench._ray`` fan-out): a fresh agent on a :class:`MeteredLLM`, warmed first
+    when it can be; an agent crash or a context overflow is a failed record.
+
+    Raises:
+        LLMError: the backend failed (anything but a context overflow).
+    """
+    meter = MeteredLLM(llm)
+    agent = config.benchmark.make_agent(method, meter, config.options, question)
+    warm = getattr(agent, "warm", None)
+    started = time.monotonic()
+    try:
+        if warm is not None:
+            await warm(question.text)
+            started = time.monotonic()
+        result = await agent.run(question.text)
+    except LLMContextOverflowError as exc:
+        error = f"context overflow: {exc}"
+        result = _failed_result(question, method, error, time.monotonic() - started)
+    except LLMError:
+        raise
+    except Exception as exc:
+        error = f"agent crashed: {type(exc).__name__}: {exc}"
+        result = _failed_result(question, method, error, time.monotonic() - started)
+    correct = bool(result.answer) and config.benchmark.score(question, result)
+    return make_record(config, question, method, result, meter.stats, correct, llm.model)
