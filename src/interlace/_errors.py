@@ -26,6 +26,8 @@
     │   ├── LLMRateLimitError       still rate-limited after the retries
     │   └── LLMResponseError        the server's reply breaks the protocol (malformed stream)
     ├── CMLError                    a CML block (AsyncLM) is malformed
+    ├── CallSyntaxError             a call body `name(args)` (plan line, CML block, ReAct action)
+    │                               does not parse; front ends wrap it (PlanParseError, CMLError)
     └── DataError                   benchmark data missing, corrupt or unreachable
         ├── DatasetNotFoundError    the file is not in the data directory
         ├── ChecksumError           the downloaded bytes do not match the sha256
@@ -140,6 +142,20 @@ class LLMResponseError(LLMError):
 
 class CMLError(InterlaceError):
     """Raised when a CML control block is malformed."""
+
+
+class CallSyntaxError(InterlaceError):
+    """Raised by :func:`interlace._calls.parse_call` when a model-written call body
+    ``name(args, key=value)`` is not the call syntax (the model's fault). Plan, CML and ReAct
+    front ends turn it into their own error (the original as ``__cause__``).
+
+    Attributes:
+        body: the body as written (possibly cut to 200 characters).
+    """
+
+    def __init__(self, message: str, *, body: str = "") -> None:
+        super().__init__(message)
+        self.body = body
 
 
 class DataError(InterlaceError):
