@@ -44,3 +44,27 @@ def test_every_benchmark_builds_its_agents_with_the_run_settings() -> None:
     agent = build_agent("react", ScriptedLLM([]), [], HOTPOTQA, off, question)
     assert agent is not None and agent.answer_choices is None  # type: ignore[attr-defined]
     assert build_agent("magic", ScriptedLLM([]), [], HOTPOTQA, off, question) is None
+
+
+@pytest.mark.anyio
+async def test_the_joiner_thought_is_optional_only_when_the_answer_is_a_choice() -> None:
+    from interlace import LLMCompiler, tool
+    from interlace._grammars import joiner_grammar
+    from interlace.testing import ScriptedLLM
+
+    @tool
+    def search(query: str) -> str:
+        """Look a topic up.
+
+        Args:
+            query: the topic.
+        """
+        return f"{query} formed in 1991."
+
+    plan = '1. search("Oasis")\n2. join()<END_OF_PLAN>'
+    for choices, thought in ((("yes", "no"), False), (None, True)):
+        llm = ScriptedLLM([plan, "Action: Finish(no)"])
+        result = await LLMCompiler(llm, [search], answer_choices=choices).run("Did Oasis form?")
+        assert result.answer == "no" and not result.errors
+        joiner = llm.requests[-1].config.grammar
+        assert joiner == joiner_grammar(final=False, thought=thought, choices=choices)

@@ -225,7 +225,8 @@ def joiner_grammar(
         final: the last round: only ``Finish``.
         thought: require the thought (``False``: optional). Required by default: allowed to
             skip it, the 0.5B default model answered yes/no questions with an entity's name
-            (4 of 4 HotpotQA questions, 2026-12-01).
+            (4 of 4 HotpotQA questions, 2026-12-01) when nothing constrained the answer;
+            LLMCompiler makes it optional when ``choices`` are known.
         choices: the answers allowed in ``Finish(...)`` (e.g. ``("yes", "no")`` or a
             multiple-choice question's options); ``None``: any short text.
     """

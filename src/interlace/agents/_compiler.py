@@ -246,6 +246,10 @@ class LLMCompiler:
             (:class:`~interlace.llm.PrefixPrefill`); ``False`` to compare without.
         answer_choices: the answers ``Finish(...)`` may give, enforced by the joiner grammar
             where the backend constrains decoding (e.g. ``("yes", "no")``); ``None``: any.
+            With choices the joiner's thought becomes optional (the grammar already keeps
+            the answer to a choice, which is what the thought was required for); HotpotQA
+            tuning questions 100-115, 2026-12-01: same accuracy (50.0%), 4.35 s instead of
+            5.29 s, 28 output tokens instead of 57 per question.
 
     Raises:
         UsageError: ``max_replans < 0`` or two tools share a name.
@@ -293,7 +297,9 @@ class LLMCompiler:
     def _joiner_config(self, final: bool) -> GenerationConfig:
         if self.joiner_config.grammar is not None:
             return self.joiner_config
-        grammar = joiner_grammar(final=final, choices=self.answer_choices)
+        grammar = joiner_grammar(
+            final=final, thought=self.answer_choices is None, choices=self.answer_choices
+        )
         return _with_grammar(self.joiner_config, grammar)
 
     async def warm(self, question: str) -> int:
@@ -534,7 +540,9 @@ class LLMCompiler:
             temperature=self.joiner_config.temperature,
             stop=self.joiner_config.stop,
             seed=self.joiner_config.seed,
-            grammar=joiner_grammar(final=True, choices=self.answer_choices),
+            grammar=joiner_grammar(
+                final=True, thought=self.answer_choices is None, choices=self.answer_choices
+            ),
         )
         completion = await meter.complete(self.llm, again, config, "joiner-nudge")
         decision = parse_joiner_output(completion.text)
