@@ -7,6 +7,12 @@ server's own token counts (and prompt-cache hits, where reported) end up in
 errors are the SDK's (``max_retries``, bounded); every SDK failure is re-raised as a typed
 :class:`~interlace.LLMError`.
 
+Native function calling (:class:`~interlace.llm.NativeToolCalling`): :meth:`OpenAICompatLLM.
+stream_tools` sends the offered functions as ``tools``/``tool_choice``/``parallel_tool_calls``
+and assembles the streamed ``tool_calls`` deltas (an id and a name in a call's first delta, its
+JSON arguments in fragments over later chunks, several calls told apart by ``index``) into
+:class:`~interlace.llm.ToolCall` items on the :class:`~interlace.llm.Completion`.
+
 Note for llama.cpp's ``llama_cpp.server``: by default it aborts a streaming request when a new one
 arrives (``interrupt_requests``), so send requests to it one at a time (or start it with
 ``--interrupt_requests false``).
@@ -18,7 +24,7 @@ import importlib
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -47,6 +53,7 @@ from interlace.llm._base import (
     now,
 )
 from interlace.llm._pricing import PriceTable
+from interlace.llm._toolcalls import NativeTools, ToolCall
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -181,10 +188,36 @@ class OpenAICompatLLM(LLM):
         """Close the HTTP client."""
         await self.client.close()
 
-    async def stream(
-        self, messages: Sequence[Message], config: GenerationConfig = _DEFAULT_CONFIG
+    def stream_tools(
+        self,
+        messages: Sequence[Message],
+        tools: NativeTools,
+        config: GenerationConfig = _DEFAULT_CONFIG,
     ) -> AsyncIterator[StreamItem]:
-        """Stream a chat completion; see :meth:`interlace.llm.LLM.stream`.
+        """Stream a chat completion offering ``tools`` natively; see
+        :meth:`interlace.llm.NativeToolCalling.stream_tools` and :meth:`stream`.
+
+        The final :class:`~interlace.llm.Completion` lists the calls in ``tool_calls``, ordered
+        by the server's ``index``; a call's arguments are its fragments joined, verbatim (not
+        parsed: malformed JSON is the model's, read with
+        :meth:`~interlace.llm.ToolCall.parsed_arguments`). A call whose id never arrived gets
+        ``call_<index>``.
+
+        Raises:
+            LLMResponseError: a ``tool_calls`` delta with fields of the wrong types, or a call
+                that never got a function name; and everything :meth:`stream` raises.
+        """
+        return self.stream(messages, config, tools=tools)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        config: GenerationConfig = _DEFAULT_CONFIG,
+        *,
+        tools: NativeTools | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        """Stream a chat completion; see :meth:`interlace.llm.LLM.stream` (``tools``: as
+        :meth:`stream_tools`).
 
         Raises:
             LLMConnectionError: unreachable or timed out after the retries, or the stream was
@@ -200,7 +233,8 @@ class OpenAICompatLLM(LLM):
         """
         start = now()
         try:
-            response = await self.client.chat.completions.create(**self._request(messages, config))
+            request = self._request(messages, config, tools)
+            response = await self.client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             raise _typed(exc, self.model) from exc
         parts: list[str] = []
@@ -209,6 +243,7 @@ class OpenAICompatLLM(LLM):
         finish: FinishReason = "stop"
         model = self.model
         chunks = 0
+        calls = _CallAssembler(self.model)
         try:
             async for chunk in _chunks(response, self.model, self.timeout):
                 chunks += 1
@@ -222,6 +257,9 @@ class OpenAICompatLLM(LLM):
                 usage = read.usage if read.usage is not None else usage
                 if read.length:
                     finish = "length"
+                for delta in read.calls:
+                    first = first if first is not None else now()
+                    calls.add(delta)
                 for text in read.texts:
                     first = first if first is not None else now()
                     parts.append(text)
@@ -241,12 +279,15 @@ class OpenAICompatLLM(LLM):
             finish_reason=finish,
             cost_usd=self.prices.cost(model, usage) if usage else 0.0,
             usage_exact=usage is not None,
+            tool_calls=calls.finish(),
         )
 
-    def _request(self, messages: Sequence[Message], config: GenerationConfig) -> dict[str, Any]:
+    def _request(
+        self, messages: Sequence[Message], config: GenerationConfig, tools: NativeTools | None
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_message(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": config.max_tokens,
@@ -258,7 +299,29 @@ class OpenAICompatLLM(LLM):
             request["seed"] = config.seed
         if self.extra_body:
             request["extra_body"] = self.extra_body
+        if tools is not None:
+            request["tools"] = [dict(schema) for schema in tools.schemas]
+            request["tool_choice"] = tools.choice
+            request["parallel_tool_calls"] = tools.parallel_tool_calls
         return request
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """``message`` as the chat API takes it (tool calls and tool results included)."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None  # the API's "no text beside the calls"
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
 
 
 def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
@@ -331,12 +394,104 @@ async def _next_chunk(iterator: AsyncIterator[Any], model: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Chunk:
-    """What one stream chunk says: its model, usage, text pieces, and whether it hit the limit."""
+    """What one stream chunk says: its model, usage, text pieces, tool-call fragments, and
+    whether it hit the limit."""
 
     model: str | None
     usage: Usage | None
     texts: tuple[str, ...]
     length: bool
+    calls: tuple[_CallDelta, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _CallDelta:
+    """One ``tool_calls`` entry of a chunk: a fragment of one call."""
+
+    index: int | None
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+def _call_deltas(raw: Any) -> list[_CallDelta]:
+    """The ``tool_calls`` of one choice's delta (``None``: none).
+
+    Raises:
+        TypeError: not a list, or an entry whose fields have the wrong types.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TypeError(f"tool_calls is {type(raw).__name__}, not a list")
+    deltas = []
+    for entry in raw:
+        index, call_id, function = entry.index, entry.id, entry.function
+        name = function.name if function is not None else None
+        arguments = function.arguments if function is not None else None
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            raise TypeError(f"tool call index is {type(index).__name__}, not an integer")
+        for field_name, value in (("id", call_id), ("name", name), ("arguments", arguments)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"tool call {field_name} is {type(value).__name__}, not a string")
+        deltas.append(_CallDelta(index=index, id=call_id, name=name, arguments=arguments or ""))
+    return deltas
+
+
+class _CallAssembler:
+    """Tool calls assembled from their streamed fragments.
+
+    A fragment belongs to the call of its ``index``; one without an index (some servers) to the
+    call with its id, else starts a call when it brings a new id, else continues the last one.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.calls: dict[int, _PartialCall] = {}  # by index
+
+    def add(self, delta: _CallDelta) -> None:
+        key = delta.index if delta.index is not None else self._key(delta.id)
+        call = self.calls.setdefault(key, _PartialCall())
+        if delta.id and not call.id:
+            call.id = delta.id
+        if delta.name and call.name != delta.name:  # a repeated name is not a second fragment
+            call.name += delta.name
+        call.fragments.append(delta.arguments)
+
+    def _key(self, call_id: str | None) -> int:
+        for key, call in self.calls.items():
+            if call_id and call.id == call_id:
+                return key
+        if self.calls and not call_id:
+            return max(self.calls)
+        return max(self.calls, default=-1) + 1
+
+    def finish(self) -> tuple[ToolCall, ...]:
+        """The calls in index order.
+
+        Raises:
+            LLMResponseError: a call never got a function name.
+        """
+        out = []
+        for key in sorted(self.calls):
+            call = self.calls[key]
+            arguments = "".join(call.fragments)
+            if not call.name:
+                raise LLMResponseError(
+                    f"the server streamed tool call {key} without a function name "
+                    f"({self.model!r}); its arguments: {_clip(arguments)!r}"
+                )
+            out.append(ToolCall(id=call.id or f"call_{key}", name=call.name, arguments=arguments))
+        return tuple(out)
+
+
+@dataclass(kw_only=True, slots=True)
+class _PartialCall:
+    """A tool call being assembled."""
+
+    id: str = ""
+    name: str = ""
+    fragments: list[str] = field(default_factory=list)
 
 
 def _read_chunk(chunk: Any, model: str) -> _Chunk:
@@ -353,6 +508,7 @@ def _read_chunk(chunk: Any, model: str) -> _Chunk:
         if not isinstance(choices, list):
             raise TypeError(f"choices is {type(choices).__name__}, not a list")
         texts: list[str] = []
+        calls: list[_CallDelta] = []
         length = False
         for choice in choices:
             if choice.finish_reason == "length":
@@ -362,6 +518,8 @@ def _read_chunk(chunk: Any, model: str) -> _Chunk:
                 raise TypeError(f"delta content is {type(text).__name__}, not a string")
             if text:
                 texts.append(text)
+            if choice.delta is not None:
+                calls += _call_deltas(choice.delta.tool_calls)
         name = chunk.model
         usage = _usage(chunk.usage) if chunk.usage is not None else None
     except Exception as exc:
@@ -374,6 +532,7 @@ def _read_chunk(chunk: Any, model: str) -> _Chunk:
         usage=usage,
         texts=tuple(texts),
         length=length,
+        calls=tuple(calls),
     )
 
 
