@@ -13,6 +13,7 @@ EXPECTED = {
     "mcp_stdio_tools", "mcp_http_tools", "langchain_tools",
     # agents
     "Agent", "RunResult", "LLMCompiler", "ReAct", "AsyncLM", "SyncCalling",
+    "NativeFunctionCalling",
     # models
     "LLM", "Message", "GenerationConfig", "Completion", "TextDelta", "Usage", "LocalLLM",
     "OpenAICompatLLM", "load_llm",

@@ -39,7 +39,15 @@ from interlace._plan import Plan, Ref, Task, TaskId, Template
 from interlace._planner import PlanParser, parse_plan
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
 from interlace._tools import Tool, tool
-from interlace.agents import Agent, AsyncLM, LLMCompiler, ReAct, RunResult, SyncCalling
+from interlace.agents import (
+    Agent,
+    AsyncLM,
+    LLMCompiler,
+    NativeFunctionCalling,
+    ReAct,
+    RunResult,
+    SyncCalling,
+)
 from interlace.llm import (
     LLM,
     Completion,
@@ -83,6 +91,7 @@ __all__ = [
     "LLMRateLimitError",
     "LocalLLM",
     "Message",
+    "NativeFunctionCalling",
     "NetworkUnavailableError",
     "OpenAICompatLLM",
     "Outcome",
