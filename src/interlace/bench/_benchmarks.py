@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from interlace.llm._base import LLM
 
 METHODS = ("compiler", "react")
+NATIVE_METHODS = ("native", "native-parallel")
+"""The backend's own function calling (:class:`~interlace.agents.NativeFunctionCalling`): run
+only when named (``--methods native-parallel,compiler``), on an OpenAI-compatible backend."""
 
 
 def make_search(options: RunOptions, sources: Sequence[str]) -> Callable[..., Any]:
@@ -62,10 +65,23 @@ def build_agent(
     options: RunOptions,
     question: Question,
 ) -> Agent | None:
-    """The ``"compiler"`` or ``"react"`` agent of a benchmark run, with the run's settings that
-    apply to every method alike (observation budget, answer choices); ``None`` for another
-    method name. Built-in and custom benchmarks share it."""
-    from interlace.agents import LLMCompiler, ReAct
+    """The ``"compiler"``, ``"react"``, ``"native"`` or ``"native-parallel"`` agent of a
+    benchmark run, with the run's settings that apply to every method alike (observation
+    budget, answer choices); ``None`` for another method name. Built-in and custom benchmarks
+    share it.
+
+    Raises:
+        UsageError: a native method on a backend without native function calling.
+    """
+    from interlace.agents import LLMCompiler, NativeFunctionCalling, ReAct
+
+    if method in NATIVE_METHODS:  # answers in text: no grammar, so no answer choices
+        return NativeFunctionCalling(
+            llm,
+            tools,
+            parallel=method == "native-parallel",
+            observation_tokens=options.observation_tokens,
+        )
 
     choices = (
         answer_choices(question.text, question.meta.get("options") or ())
@@ -104,7 +120,8 @@ class LLMCompilerBenchmark:
         sources: search corpora in priority order.
         datasets: what ``interlace bench`` fetches on first use (``interlace data list``).
         with_math: whether the ``math`` tool is offered.
-        methods: ``("compiler", "react")``.
+        methods: ``("compiler", "react", "native", "native-parallel")``.
+        default_methods: those run without ``--methods``: ``("compiler", "react")``.
     """
 
     name: str
@@ -113,7 +130,8 @@ class LLMCompilerBenchmark:
     sources: tuple[str, ...]
     datasets: tuple[str, ...] = ()
     with_math: bool = False
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = METHODS + NATIVE_METHODS
+    default_methods: tuple[str, ...] = METHODS
 
     def load(self, data_dir: Path) -> list[Question]:
         """The benchmark's questions (raises DatasetNotFoundError when missing)."""

@@ -127,6 +127,25 @@ class FetchableBenchmark(Protocol):
         ...
 
 
+@runtime_checkable
+class DefaultMethods(Protocol):
+    """A benchmark that runs fewer methods than it supports when none are named (e.g. the
+    native function-calling methods, which need a backend that offers them)."""
+
+    @property
+    def default_methods(self) -> tuple[str, ...]:
+        """The methods ``interlace bench`` runs without ``--methods``."""
+        ...
+
+
+def default_methods(benchmark: Benchmark) -> tuple[str, ...]:
+    """The methods to run when none are named: :attr:`DefaultMethods.default_methods` where
+    the benchmark declares them, else all of its ``methods``."""
+    if isinstance(benchmark, DefaultMethods):
+        return benchmark.default_methods
+    return benchmark.methods
+
+
 def register(benchmark: B) -> B:
     """Add ``benchmark`` to the registry under ``benchmark.name`` (replacing any older one).
 

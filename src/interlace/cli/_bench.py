@@ -21,6 +21,7 @@ from interlace.bench._registry import (
     FetchableBenchmark,
     Question,
     RunOptions,
+    default_methods,
 )
 from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
@@ -127,8 +128,10 @@ def bench(
     methods: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated methods (default: all of the benchmark's, e.g. "
-            "compiler,react; bfcl: sync,sync-parallel,async,async-naive).",
+            help="Comma-separated methods (default: the benchmark's own, e.g. "
+            "compiler,react; bfcl: sync,sync-parallel,async,async-naive). native and "
+            "native-parallel (hotpotqa, movie, parallelqa) use an OpenAI-compatible "
+            "backend's own function calling.",
             show_default=False,
         ),
     ] = None,
@@ -204,7 +207,7 @@ def bench(
         )
         bench_obj = _with_categories(chosen_bench, categories)
         if methods is None:
-            methods = ",".join(bench_obj.methods)
+            methods = ",".join(default_methods(bench_obj))
         method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
         unknown = [m for m in method_list if m not in bench_obj.methods]
         if unknown or not method_list:
