@@ -42,3 +42,30 @@ def test_every_error_descends_from_the_root() -> None:
         obj = getattr(interlace, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, interlace.InterlaceError), name
+
+
+def test_import_does_not_load_the_embedded_backend() -> None:
+    """``llama_cpp`` and numpy are imported only when a local model is used."""
+    import subprocess
+    import sys
+
+    check = (
+        "import sys, interlace, interlace.cli, interlace.bench, interlace.testing\n"
+        "heavy = sorted({'llama_cpp', 'numpy'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+        "interlace.LocalLLM\n"
+        "assert 'llama_cpp' in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_lazy_names_are_the_real_ones() -> None:
+    from interlace.llm._engine import TokenEngine
+    from interlace.llm._local import LocalLLM
+
+    assert interlace.LocalLLM is LocalLLM
+    assert interlace.llm.TokenEngine is TokenEngine
+    assert "LocalLLM" in interlace.__all__ and "TokenEngine" in interlace.llm.__all__

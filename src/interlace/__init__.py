@@ -2,7 +2,12 @@
 
 LLMCompiler (Kim et al. 2023, arXiv 2312.04511) and AsyncLM (Gim, Lee, Zhong 2024,
 arXiv 2412.07017) on one runtime. The public API is re-exported here once.
+
+:class:`LocalLLM` (the embedded llama.cpp backend) is imported on first use, so
+``import interlace`` loads neither ``llama_cpp`` nor numpy.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from interlace._errors import (
     ArityError,
@@ -52,7 +57,6 @@ from interlace.llm import (
     LLM,
     Completion,
     GenerationConfig,
-    LocalLLM,
     Message,
     OpenAICompatLLM,
     TextDelta,
@@ -60,6 +64,20 @@ from interlace.llm import (
     load_llm,
 )
 from interlace.trace import Span, Trace
+
+if TYPE_CHECKING:
+    from interlace.llm import LocalLLM
+
+
+def __getattr__(name: str) -> Any:
+    """``LocalLLM`` on first use (it imports ``llama_cpp`` and numpy)."""
+    if name == "LocalLLM":
+        from interlace.llm import LocalLLM
+
+        globals()[name] = LocalLLM
+        return LocalLLM
+    raise AttributeError(f"module 'interlace' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
