@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,10 @@ __all__ = [
     "resolve_arguments",
     "run_plan",
 ]
+
+#: Hook for a tool: attrs it adds to the span of the plan task it runs for (remote tools record
+#: the Ray worker). Each task's call starts with a fresh dict; ``None`` outside ``run_plan``.
+call_span_attrs: ContextVar[dict[str, Any] | None] = ContextVar("call_span_attrs", default=None)
 
 _OUTCOME_NAMES: dict[type, str] = {
     Succeeded: "succeeded",
@@ -300,6 +305,7 @@ class _Run:
     async def execute(self, task: Task) -> None:
         times = self.times[task.id]
         times[1] = now()
+        call_span_attrs.set({})
         outcome: Outcome
         try:
             outcome = await self.call(task)
@@ -339,6 +345,7 @@ class _Run:
         if self.trace is not None and times[1] is not None:
             # Positional on purpose: this runs once per task, and keywords cost a third more.
             attrs = {"outcome": _OUTCOME_NAMES[type(outcome)], "dispatched": times[0]}
+            attrs.update(call_span_attrs.get() or ())
             deps = tuple(sorted(task.deps)) if task.deps else ()
             self.trace.spans.append(Span("tool", task.tool, times[1], end, task.id, deps, attrs))
         if self.on_finish is not None:
