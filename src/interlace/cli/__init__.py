@@ -45,7 +45,7 @@ def _root(
 
 
 # Command groups register on `app` when imported.
-from interlace.cli import _bench, _data, _eval, _models, _replay, _run, _sources, _trace  # noqa: E402, F401
+from interlace.cli import _bench, _data, _eval, _finetune, _models, _replay, _run, _sources, _trace  # noqa: E402, F401
 
 add_exit_codes(app)  # after every command group registered
 

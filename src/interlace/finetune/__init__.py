@@ -1,0 +1,29 @@
+"""Fine-tuning for AsyncLM (Gim, Lee, Zhong 2024, §5): simulated CML traces and a LoRA recipe.
+
+Importing this package never imports torch or transformers; :func:`train` imports them when
+called (``pip install 'interlace[finetune]'``).
+"""
+
+from interlace.finetune._simulate import (
+    LATENCY_RANGE,
+    POLICIES,
+    TOKEN_TIME_RANGE,
+    CallTiming,
+    Segment,
+    SimCall,
+    SimTrace,
+    pieces,
+    simulate,
+)
+
+__all__ = [
+    "LATENCY_RANGE",
+    "POLICIES",
+    "TOKEN_TIME_RANGE",
+    "CallTiming",
+    "Segment",
+    "SimCall",
+    "SimTrace",
+    "pieces",
+    "simulate",
+]
