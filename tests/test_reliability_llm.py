@@ -48,6 +48,7 @@ class FaultServer:
     requests: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)  # ends every stall
     port: int = 0
+    bodies: list[bytes] = field(default_factory=list)  # each request's body, in order
 
     async def _serve(self, reader: asyncio.StreamReader, writer: Writer) -> None:
         try:
@@ -57,7 +58,7 @@ class FaultServer:
                 name, _, value = line.partition(":")
                 if name.strip().lower() == "content-length":
                     length = int(value)
-            await reader.readexactly(length)
+            self.bodies.append(await reader.readexactly(length))
             number, self.requests = self.requests, self.requests + 1
             await self.handler(number, writer)
             await writer.drain()
