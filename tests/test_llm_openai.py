@@ -21,11 +21,15 @@ from interlace._errors import (
     LLMError,
     LLMModelNotFoundError,
     LLMRateLimitError,
+    LLMResponseError,
+    ToolArgumentError,
+    UsageError,
 )
 from interlace.llm import (
     Completion,
     GenerationConfig,
     Message,
+    NativeTools,
     OpenAICompatLLM,
     TextDelta,
     load_llm,
@@ -168,6 +172,84 @@ async def test_unreachable_port_fails_fast_after_bounded_retries() -> None:
         await llm.complete(ASK)
     assert time.monotonic() - t0 < 10.0
     await llm.aclose()
+
+
+# -- native function calling: tool_calls deltas --------------------------------------------------
+
+
+def _sse(*deltas: object) -> httpx2.Response:
+    events = [
+        {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        for delta in deltas
+    ]  # fmt: skip
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return httpx2.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+OFFER = NativeTools(
+    schemas=(
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+        {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}},
+    )
+)
+
+
+@pytest.mark.anyio
+async def test_tool_calls_without_index_or_id_are_assembled() -> None:
+    # Some servers omit ``index`` (calls told apart by id), repeat the name in every delta, or
+    # send no id at all; text may come beside the calls.
+    response = _sse(
+        {"content": "Let me look."},
+        {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": '{"a"'}}]},
+        {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": ": 1}"}}]},
+        {"tool_calls": [{"id": "c2", "function": {"name": "g", "arguments": "{}"}}]},
+        {"tool_calls": [{"function": {"arguments": " "}}]},  # continues the last call
+        {"tool_calls": [{"index": 7, "function": {"name": "f", "arguments": "[1]"}}]},
+    )
+    llm = _mock_llm(lambda _: response)
+    items = [i async for i in llm.stream_tools(ASK, OFFER)]
+    final = items[-1]
+    assert isinstance(final, Completion) and final.text == "Let me look."
+    assert [(c.id, c.name, c.arguments) for c in final.tool_calls] == [
+        ("c1", "f", '{"a": 1}'),
+        ("c2", "g", "{} "),
+        ("call_7", "f", "[1]"),
+    ]
+    assert final.tool_calls[0].parsed_arguments() == {"a": 1}
+    assert final.tool_calls[1].parsed_arguments() == {}
+    with pytest.raises(ToolArgumentError, match="JSON object"):
+        final.tool_calls[2].parsed_arguments()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "tool_calls",
+    [
+        "abc",
+        [None],
+        [{"index": 0, "id": 5, "function": {"name": "f", "arguments": "{}"}}],
+        [{"index": 0, "id": "c", "function": {"name": ["f"], "arguments": "{}"}}],
+        [{"index": 0, "id": "c", "function": {"name": "f", "arguments": {"a": 1}}}],
+        [{"index": 0, "id": "c", "function": {"arguments": "{}"}}],  # never named
+    ],
+)
+async def test_malformed_tool_call_deltas_are_response_errors(tool_calls: object) -> None:
+    llm = _mock_llm(lambda _: _sse({"content": "x"}, {"tool_calls": tool_calls}))
+    with pytest.raises(LLMResponseError):
+        [i async for i in llm.stream_tools(ASK, OFFER)]
+
+
+def test_bad_offers_are_usage_errors() -> None:
+    schema = {"type": "function", "function": {"name": "f"}}
+    with pytest.raises(UsageError, match="at least one"):
+        NativeTools(schemas=())
+    with pytest.raises(UsageError, match="unique"):
+        NativeTools(schemas=(schema, schema))
+    with pytest.raises(UsageError, match="each schema"):
+        NativeTools(schemas=({"name": "f"},))
+    with pytest.raises(UsageError, match="choice"):
+        NativeTools(schemas=(schema,), choice="always")  # type: ignore[arg-type]
 
 
 # -- a real server -------------------------------------------------------------------------------
