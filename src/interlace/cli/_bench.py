@@ -27,6 +27,7 @@ from interlace.bench._runner import RunConfig, run_benchmark
 from interlace.bench._store import Store
 from interlace.bench._subsets import select_subset
 from interlace.cli import _options, app
+from interlace.cli._bench_ray import LLMSpecs, RayAddress, RayWorkers, bench_on_ray, recorded_llm
 from interlace.cli._benchmarks import (
     ExamplesFile,
     QuestionsFile,
@@ -36,7 +37,7 @@ from interlace.cli._benchmarks import (
     with_remote_tools,
 )
 from interlace.cli._common import fail
-from interlace.cli._options import DataDir, LLMSpec, Threads
+from interlace.cli._options import DataDir, Threads
 from interlace.cli._sources import MCPCommands, MCPURLs, ToolSpecs, open_tools
 from interlace.llm._base import LLM
 
@@ -135,7 +136,7 @@ def bench(
             show_default=False,
         ),
     ] = None,
-    llm: LLMSpec = "local",
+    llm_specs: LLMSpecs = None,
     limit: Annotated[int | None, typer.Option(min=0, help="Only the first N questions.")] = None,
     ids: Annotated[
         str | None, typer.Option(help="Only these question ids (comma-separated).")
@@ -190,6 +191,8 @@ def bench(
     mcp_url: MCPURLs = None,
     examples: ExamplesFile = None,
     scorer: Scorer = "match",
+    ray: RayAddress = None,
+    ray_workers: RayWorkers = None,
 ) -> None:
     """Run METHODS on the same questions of BENCHMARK; one record per answer goes to --store.
 
@@ -197,6 +200,7 @@ def bench(
     machine drift hits every method alike. A killed run resumes where it stopped.
     """
     try:
+        llm = recorded_llm(llm_specs, ray)
         chosen_bench = pick_benchmark(
             benchmark,
             questions=questions_file,
@@ -237,7 +241,19 @@ def bench(
         with no_empty_store(store):
             results = Store(store)
             remote = (mcp or [], mcp_url or [])
-            written = _bench_run(config, questions, results, llm, threads, method_list, remote)
+            if ray is not None:
+                written = bench_on_ray(
+                    config,
+                    questions,
+                    results,
+                    address=ray,
+                    workers=ray_workers,
+                    specs=llm_specs,
+                    threads=threads,
+                    mcp=bool(mcp or mcp_url),
+                )
+            else:
+                written = _bench_run(config, questions, results, llm, threads, method_list, remote)
     except InterlaceError as exc:
         raise fail(exc) from exc
     _options.err().print(f"wrote {written} records to {store} ({len(results)} in the store)")
