@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from interlace._clock import now
 from interlace._errors import (
     ArityError,
     PlanParseError,
@@ -44,7 +45,6 @@ from interlace._plan import Ref, Task, TaskId, Template, bind_task
 from interlace._planner import EndOfPlan, JoinParsed, LineError, PlanEvent, TaskParsed
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
 from interlace._tools import Invocable, Tool, execution_error
-from interlace.llm._base import now
 from interlace.trace._spans import Span, Trace
 
 __all__ = [

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from interlace._clock import now
 from interlace._errors import UsageError
 from interlace.llm._base import (
     LLM,
@@ -32,7 +33,6 @@ from interlace.llm._base import (
     TextDelta,
     Timing,
     Usage,
-    now,
 )
 
 __all__ = ["Replier", "ScriptedLLM", "ScriptedRequest", "count_tokens", "split_tokens"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import anyio
 
+from interlace._clock import now
 from interlace.agents._result import RunResult
 from interlace.cml._interrupts import InterruptManager
 from interlace.cml._latency import latency_model
@@ -42,7 +43,7 @@ from interlace.cml._runtime import (
     ReprefillDecoder,
     StreamDecoder,
 )
-from interlace.llm._base import LLM, GenerationConfig, Message, Usage, now
+from interlace.llm._base import LLM, GenerationConfig, Message, Usage
 from interlace.trace._spans import Trace
 
 _MASKS: weakref.WeakKeyDictionary[Any, TokenMask] = weakref.WeakKeyDictionary()

@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from interlace._clock import now
 from interlace.agents._result import RunResult
 from interlace.llm._base import (
     LLM,
@@ -30,7 +31,6 @@ from interlace.llm._base import (
     PrefixPrefill,
     StreamItem,
     Usage,
-    now,
 )
 from interlace.trace._spans import Span, Trace
 

@@ -51,6 +51,7 @@ from typing import Literal
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from interlace._clock import now
 from interlace._errors import PlanParseError, UsageError
 from interlace._executor import ExecutionLimits, ExecutionReport, TaskRecord, run_plan
 from interlace._grammars import joiner_grammar, plan_grammar
@@ -88,7 +89,6 @@ from interlace.llm._base import (
     Message,
     PrefixPrefill,
     TextDelta,
-    now,
 )
 from interlace.trace._spans import Span
 

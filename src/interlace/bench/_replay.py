@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import anyio
 
+from interlace._clock import now
 from interlace._errors import UsageError
 from interlace.agents._common import current_request_role, prompt_digest
 from interlace.bench._latency import Latency
@@ -62,7 +63,6 @@ from interlace.llm._base import (
     TextDelta,
     Timing,
     Usage,
-    now,
 )
 from interlace.trace._serial import trace_from_dict
 from interlace.trace._spans import Trace

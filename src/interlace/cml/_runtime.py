@@ -40,6 +40,7 @@ from typing import Any, Literal, Protocol
 import anyio
 import anyio.abc
 
+from interlace._clock import now
 from interlace._errors import UnknownToolError
 from interlace._executor import invoke_tool
 from interlace._scheduler import Failed, Succeeded
@@ -63,7 +64,6 @@ from interlace.llm._base import (
     StreamItem,
     TextDelta,
     Usage,
-    now,
 )
 from interlace.trace._spans import Span, Trace
 

@@ -8,13 +8,13 @@ always ends with exactly one :class:`Completion` carrying exact usage and timing
 from __future__ import annotations
 
 import abc
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 import anyio
 
+from interlace._clock import now as now  # re-exported: interlace.llm.now
 from interlace.llm._toolcalls import ToolCall
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -239,11 +239,6 @@ class LLM(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, default no-op
         """Release resources (HTTP clients, model weights). Default: nothing to release."""
-
-
-def now() -> float:
-    """The clock every timing and span in interlace uses: ``time.monotonic()`` seconds."""
-    return time.monotonic()
 
 
 @runtime_checkable

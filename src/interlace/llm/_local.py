@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from interlace._clock import now
 from interlace._errors import LLMContextOverflowError
 from interlace.llm._base import (
     LLM,
@@ -33,7 +34,6 @@ from interlace.llm._base import (
     TextDelta,
     Timing,
     Usage,
-    now,
 )
 from interlace.llm._constrain import Constraint, GrammarError
 from interlace.llm._engine import PrefixCache, TokenEngine

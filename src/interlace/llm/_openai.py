@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 import openai
 
+from interlace._clock import now
 from interlace._errors import (
     LLMAuthenticationError,
     LLMConnectionError,
@@ -50,7 +51,6 @@ from interlace.llm._base import (
     TextDelta,
     Timing,
     Usage,
-    now,
 )
 from interlace.llm._pricing import PriceTable
 from interlace.llm._toolcalls import NativeTools, ToolCall

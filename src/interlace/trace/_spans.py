@@ -2,7 +2,7 @@
 
 Every LLM request, tool call, joiner round, interrupt injection and trap wait of a run is one
 :class:`Span` in the run's :class:`Trace`. Timestamps are ``time.monotonic()`` seconds
-(:func:`interlace.llm.now`); analyses subtract the trace's ``origin``.
+(:func:`interlace._clock.now`); analyses subtract the trace's ``origin``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from interlace.llm._base import now
+from interlace._clock import now
 
 SpanKind = Literal["llm", "tool", "join", "replan", "interrupt", "trap", "run"]
 
