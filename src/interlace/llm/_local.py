@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 
 from interlace._clock import now
-from interlace._errors import LLMContextOverflowError
+from interlace._errors import LLMContextOverflowError, LLMModelNotFoundError
 from interlace.llm._base import (
     LLM,
     Completion,
@@ -111,6 +111,8 @@ class LocalLLM(LLM):
             live KV cache is still reused).
         prefix_cache_bytes: bound on the snapshots' total size, bytes.
         chat_template: Jinja chat template overriding the GGUF's.
+        adapter: a llama.cpp LoRA adapter GGUF applied on top of the model (e.g. written by
+            ``interlace finetune train``); the model name becomes ``NAME+ADAPTER_STEM``.
 
     Raises:
         LLMModelNotFoundError: unknown name, registry model not fetched, or no such file.
@@ -127,10 +129,14 @@ class LocalLLM(LLM):
         prefix_cache_entries: int = 8,
         prefix_cache_bytes: int = 256 << 20,
         chat_template: str | None = None,
+        adapter: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path: Path = resolve_model(model)
         name = os.fspath(model)
         self.model = name if name in MODELS else self.path.stem
+        self.adapter: Path | None = _adapter_path(adapter)
+        if self.adapter is not None:
+            self.model = f"{self.model}+{self.adapter.stem}"
         self._params: dict[str, Any] = {
             "n_ctx": n_ctx,
             "n_threads": n_threads or os.cpu_count() or 1,
@@ -140,6 +146,8 @@ class LocalLLM(LLM):
             "seed": seed,
             "verbose": False,
         }
+        if self.adapter is not None:
+            self._params["lora_path"] = str(self.adapter)
         self.prefix_cache = PrefixCache(
             max_entries=prefix_cache_entries, max_bytes=prefix_cache_bytes
         )
@@ -294,6 +302,20 @@ class LocalLLM(LLM):
             warnings=tuple(state.warnings),
             fixed_prompt_tokens=fixed,
         )
+
+
+def _adapter_path(adapter: str | os.PathLike[str] | None) -> Path | None:
+    """The adapter file, checked to exist.
+
+    Raises:
+        LLMModelNotFoundError: no such file.
+    """
+    if adapter is None:
+        return None
+    path = Path(adapter).expanduser()
+    if not path.is_file():
+        raise LLMModelNotFoundError(f"LoRA adapter {path} does not exist")
+    return path
 
 
 @dataclass(kw_only=True)
