@@ -118,19 +118,31 @@ def test_chatter_and_fences_are_ignored() -> None:
         ("3. search(*args)", 3),
         ("3. search(**kw)", 3),
         ("3. search(x=1, x=2)", 3),
-        ("3. os.system('rm')", 3),
+        ("3. os.system(rm)", 3),
         ("3. search(__import__('os'))", 3),
         ("3. search($7)", 3),  # not an earlier task
         ('3. search("${9}")', 3),
         ("3. search($3)", 3),  # itself
-        ("3. search(1 + 2)", 3),
+        ("3. search(x + 2)", 3),
+        ("3. search(10 ** 3)", 3),
         ("3. search(b'x')", 3),
+        ("3. search(...)", 3),
+        ('3. search(f"{x}")', 3),
     ],
 )
 def test_malformed_numbered_lines_are_line_errors_with_their_id(line: str, task_id: int) -> None:
     [event] = parse_all(line)
     assert isinstance(event, LineError)
     assert event.error.task_id == task_id and event.error.line == line
+
+
+def test_plan_lines_use_the_one_call_syntax_of_cml_and_react() -> None:
+    # Before issue 11, `f(x=true)` passed in CML and failed in a plan; one rule now serves all.
+    events = parse_all("1. f(x=true, y=null, d=20*60, e=-2)\n2. math.hypot(3, 4)\n")
+    assert next(e.task.kwargs for e in events if isinstance(e, TaskParsed)) == {
+        "x": True, "y": None, "d": 1200, "e": -2,
+    }  # fmt: skip
+    assert isinstance(events[1], TaskParsed) and events[1].task.tool == "math.hypot"
 
 
 def test_line_error_ids_still_count_as_earlier_tasks() -> None:

@@ -382,9 +382,11 @@ def test_lone_surrogate_in_a_call_is_a_cml_error_not_unicode_error() -> None:
 
 def test_mixed_key_types_do_not_break_repeat_detection() -> None:
     call = parse_call('[CALL] c1 [HEAD] f({1: 2, "a": 3}) [END]')
-    from interlace.cml._runtime import _arguments_key
+    from interlace._calls import call_key
 
-    assert _arguments_key(call) == _arguments_key(call)
+    key = call_key(call.name, call.args, call.kwargs)
+    assert key == call_key(call.name, call.args, call.kwargs)
+    assert key == call_key("F", ({"a": 3, 1: 2},), {})  # name case and key order ignored
 
 
 def test_huge_literal_in_math_is_an_expression_error() -> None:

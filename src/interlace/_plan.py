@@ -26,6 +26,10 @@ and the plan parser):
 
 A reference in rules 1-3 to a task that is not earlier is a
 :class:`~interlace.DanglingReferenceError` (the parser reports it as a line error).
+
+The same rule serves CML futures (``[CALL] c2 [HEAD] f(city=$c1) [END]``): there ``N`` is a
+call id (an ASCII identifier such as ``c1``) instead of a number; :class:`RefScope` says which
+form applies and which names are earlier (see :mod:`interlace._calls`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import dataclasses
 import re
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NewType
+from typing import TYPE_CHECKING, Any, Literal, NewType
 
 from interlace._errors import (
     ArityError,
@@ -46,12 +50,13 @@ from interlace._errors import (
 )
 
 if TYPE_CHECKING:
-    from interlace._tools import Tool
+    from interlace._tools import Invocable
 
 __all__ = [
     "JOIN",
     "Plan",
     "Ref",
+    "RefScope",
     "Task",
     "TaskId",
     "Template",
@@ -126,6 +131,7 @@ class Task:
         kwargs: keyword argument values.
         thought: the ``Thought:`` text written just before this line, if any.
         line: the plan line as written (for error messages and the joiner).
+        call_id: the id the model gave a CML call (``"c1"``), ``None`` for a plan task.
         deps: ids of the tasks this task references (computed).
     """
 
@@ -135,6 +141,7 @@ class Task:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     thought: str | None = None
     line: str = ""
+    call_id: str | None = None
     deps: frozenset[TaskId] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +152,11 @@ class Task:
     def is_join(self) -> bool:
         """True for the final ``join()`` pseudo-task."""
         return self.tool == JOIN
+
+    @property
+    def title(self) -> str:
+        """How messages name this task: ``"call c1"`` for a CML call, else ``"task 3"``."""
+        return f"call {self.call_id}" if self.call_id is not None else f"task {self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +172,7 @@ class Plan:
     def __init__(self, tasks: Iterable[Task]) -> None:
         object.__setattr__(self, "tasks", tuple(tasks))
 
-    def errors(self, tools: Mapping[str, Tool]) -> list[PlanValidationError]:
+    def errors(self, tools: Mapping[str, Invocable]) -> list[PlanValidationError]:
         """Every validation problem, in the order :meth:`validate` would report them."""
         found: list[PlanValidationError] = []
         previous: int | None = None
@@ -203,7 +215,7 @@ class Plan:
                     )
         return found
 
-    def validate(self, tools: Mapping[str, Tool]) -> None:
+    def validate(self, tools: Mapping[str, Invocable]) -> None:
         """Check the plan is a valid DAG over ``tools``.
 
         Raises:
@@ -242,20 +254,76 @@ def _find_cycle(tasks: tuple[Task, ...]) -> list[TaskId] | None:
     return None
 
 
-_WHOLE_REF = re.compile(r"^\s*\$(?:\{(\d+)\}|(\d+))\s*$")
-_ANY_REF = re.compile(r"\$(?:\{(\d+)\}|(\d+))")
+_FORMS = {
+    "number": r"\d+",
+    "name": r"[A-Za-z_][A-Za-z0-9_]*",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RefScope:
+    """The names a ``$name`` reference may use in one call, and the task each one names.
+
+    Attributes:
+        ids: earlier names to their task ids (``{"1": 1, "2": 2}`` in a plan, ``{"c1": 1}`` in
+            CML).
+        form: ``"number"`` (plan task ids, ``$3``) or ``"name"`` (CML call ids, ``$c1``: an
+            ASCII identifier).
+    """
+
+    ids: Mapping[str, TaskId]
+    form: Literal["number", "name"] = "number"
+
+    @classmethod
+    def numbers(cls, earlier: Container[int]) -> RefScope:
+        """The scope of a plan line: ``$N`` for each ``N`` in ``earlier``."""
+        return cls(_NumberIds(earlier), "number")
+
+    def fits(self, name: str) -> bool:
+        """Whether ``name`` has this scope's form (``"3"`` for numbers, ``"c1"`` for names)."""
+        return re.fullmatch(_FORMS[self.form], name, re.ASCII) is not None
+
+    def lookup(self, name: str) -> TaskId | None:
+        """The task ``$name`` names, or ``None`` when it is not an earlier one of this form."""
+        return self.ids.get(name) if self.fits(name) else None
+
+
+class _NumberIds(Mapping[str, TaskId]):
+    """``{"N": N}`` for the ids of a container (no copy: plans check every line against it)."""
+
+    def __init__(self, earlier: Container[int]) -> None:
+        self._earlier = earlier
+
+    def __getitem__(self, name: str) -> TaskId:
+        if name.isascii() and name.isdigit() and len(name) < 20 and int(name) in self._earlier:
+            return TaskId(int(name))
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        earlier = self._earlier
+        ids = sorted(earlier) if isinstance(earlier, Iterable) else []
+        return iter([str(i) for i in ids])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _patterns(form: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    ident = _FORMS[form]
+    whole = re.compile(rf"^\s*\$(?:\{{({ident})\}}|({ident}))\s*$", re.ASCII)
+    anywhere = re.compile(rf"\$(?:\{{({ident})\}}|({ident}))", re.ASCII)
+    return whole, anywhere
+
+
+_PATTERNS = {form: _patterns(form) for form in _FORMS}
 _MAGNITUDE = re.compile(
     r"\s*(?:thousand|million|billion|trillion|mn|bn|k|m|b|t|dollars?|usd)\b", re.IGNORECASE
 )
 _NUMBER_TAIL = re.compile(r"[\w%]|[.,]\d")
 
 
-def _bare_is_reference(
-    text: str, start: int, end: int, task_id: int, earlier: Container[int]
-) -> bool:
-    """Rule 4 of the module docstring for a bare ``$N`` at ``text[start:end]``."""
-    if task_id not in earlier:
-        return False
+def _bare_is_reference(text: str, start: int, end: int) -> bool:
+    """Rule 4 of the module docstring for a bare ``$N`` (an earlier task) at ``text[start:end]``."""
     if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "$"):
         return False
     if _NUMBER_TAIL.match(text, end):
@@ -263,8 +331,55 @@ def _bare_is_reference(
     return _MAGNITUDE.match(text, end) is None
 
 
+def _dangling(text: str, written: str, name: str, scope: RefScope) -> DanglingReferenceError:
+    what = "task" if scope.form == "number" else "call"
+    return DanglingReferenceError(f"{written} in {text!r} does not name an earlier {what} ({name})")
+
+
+def references(text: str, scope: RefScope) -> str | Ref | Template:
+    """Apply the module's reference rule to one string argument, in ``scope``.
+
+    Returns:
+        ``text`` unchanged when it holds no reference, a :class:`Ref` when the whole string is
+        one, else a :class:`Template`.
+
+    Raises:
+        DanglingReferenceError: a whole-string reference or a braced ``${N}`` names no earlier
+            task (or call) of the scope.
+    """
+    if "$" not in text:
+        return text
+    whole_ref, any_ref = _PATTERNS[scope.form]
+    whole = whole_ref.match(text)
+    if whole:
+        name = whole.group(1) or whole.group(2)
+        task_id = scope.lookup(name)
+        if task_id is None:
+            raise _dangling(text, text.strip(), name, scope)
+        return Ref(task_id)
+    parts: list[str | Ref] = []
+    last = 0
+    for match in any_ref.finditer(text):
+        braced = match.group(1)
+        found = scope.lookup(braced if braced is not None else match.group(2))
+        if braced is not None:
+            if found is None:
+                raise _dangling(text, match.group(0), braced, scope)
+        elif found is None or not _bare_is_reference(text, match.start(), match.end()):
+            continue
+        if match.start() > last:
+            parts.append(text[last : match.start()])
+        parts.append(Ref(found))
+        last = match.end()
+    if not parts:
+        return text
+    if last < len(text):
+        parts.append(text[last:])
+    return Template(tuple(parts))
+
+
 def parse_references(text: str, earlier: Container[int]) -> str | Ref | Template:
-    """Apply the module's reference rule to one string argument.
+    """Apply the module's reference rule to one string argument of a plan line.
 
     Args:
         text: the string literal's value, as written in the plan.
@@ -278,40 +393,10 @@ def parse_references(text: str, earlier: Container[int]) -> str | Ref | Template
         DanglingReferenceError: a whole-string reference or a ``${N}`` names a task that is not
             earlier in the plan.
     """
-    if "$" not in text:
-        return text
-    whole = _WHOLE_REF.match(text)
-    if whole:
-        task_id = int(whole.group(1) or whole.group(2))
-        if task_id not in earlier:
-            raise DanglingReferenceError(f"{text!r} references task {task_id}, not an earlier task")
-        return Ref(TaskId(task_id))
-    parts: list[str | Ref] = []
-    last = 0
-    for match in _ANY_REF.finditer(text):
-        braced = match.group(1)
-        if braced is not None:
-            task_id = int(braced)
-            if task_id not in earlier:
-                raise DanglingReferenceError(
-                    f"{match.group(0)} in {text!r} references task {task_id}, not an earlier task"
-                )
-        else:
-            task_id = int(match.group(2))
-            if not _bare_is_reference(text, match.start(), match.end(), task_id, earlier):
-                continue
-        if match.start() > last:
-            parts.append(text[last : match.start()])
-        parts.append(Ref(TaskId(task_id)))
-        last = match.end()
-    if not parts:
-        return text
-    if last < len(text):
-        parts.append(text[last:])
-    return Template(tuple(parts))
+    return references(text, RefScope.numbers(earlier))
 
 
-def bind_task(task: Task, tools: Mapping[str, Tool]) -> Task:
+def bind_task(task: Task, tools: Mapping[str, Invocable]) -> Task:
     """Check that ``task`` names a known tool and that its arguments bind to the signature.
 
     The tool name is looked up with :func:`~interlace._tools.find_tool` (a case difference is
@@ -322,18 +407,22 @@ def bind_task(task: Task, tools: Mapping[str, Tool]) -> Task:
 
     Raises:
         UnknownToolError: no tool of that name.
-        ArityError: the arguments do not bind to the tool's signature.
+        ArityError: the arguments do not bind to the tool's signature (checked for a
+            :class:`~interlace.Tool`; other invocables check them when called).
     """
-    from interlace._tools import find_tool  # _tools does not import _plan; keep it that way
+    from interlace._tools import Tool, find_tool  # _tools does not import _plan; keep it so
 
     found = find_tool(tools, task.tool)
     if found is None:
+        if task.call_id is not None:  # the CML prompt lists the functions; keep the reply short
+            raise UnknownToolError(f"{task.title}: unknown function {task.tool!r}")
         raise UnknownToolError(
-            f"task {task.id} calls unknown tool {task.tool!r}; known tools: {sorted(tools)}"
+            f"{task.title} calls unknown tool {task.tool!r}; known tools: {sorted(tools)}"
         )
     name, tool = found
-    try:
-        tool.bind(task.args, task.kwargs)
-    except ArityError as exc:
-        raise ArityError(f"task {task.id}: {exc}") from exc
+    if isinstance(tool, Tool):  # other invocables validate their arguments when invoked
+        try:
+            tool.bind(task.args, task.kwargs)
+        except ArityError as exc:
+            raise ArityError(f"{task.title}: {exc}") from exc
     return task if name == task.tool else dataclasses.replace(task, tool=name)

@@ -17,9 +17,10 @@ Line rules (a line is complete at ``"\\n"``, at the end marker, and at :meth:`Pl
 * Surrounding spaces, a markdown bullet (``-``, ``*``, ``+``), ``>`` quotes and backticks
   around the line are stripped; fence lines (`````) and blank lines are ignored.
 * ``Thought: ...`` attaches to the next task (several thought lines are joined by a space).
-* ``N. tool(args)`` and ``N) tool(args)`` are plan lines. Arguments are Python literals
-  (strings, numbers, ``True``/``False``/``None``, lists, tuples, dicts, sets) parsed with
-  :mod:`ast`, never evaluated, plus references ``$N``/``${N}`` (see :mod:`interlace._plan`).
+* ``N. tool(args)`` and ``N) tool(args)`` are plan lines. The call is read with the one call
+  syntax of :mod:`interlace._calls` (the same for CML and ReAct): Python literals (plus JSON
+  ``true``/``false``/``null`` and bounded number arithmetic) read with :mod:`ast`, never
+  evaluated, and references ``$N``/``${N}`` to earlier tasks (see :mod:`interlace._plan`).
   Positional and keyword arguments both work.
 * ``N. join()`` (or a bare ``join()``) ends the task list: :class:`JoinParsed`. Plan lines after
   it are ignored.
@@ -35,14 +36,13 @@ task that names an unknown tool with :class:`~interlace.UnknownToolError`.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from interlace._errors import PlanError, PlanParseError
-from interlace._plan import JOIN, Plan, Ref, Task, TaskId, parse_references
+from interlace._calls import parse_call
+from interlace._errors import CallSyntaxError, PlanParseError
+from interlace._plan import JOIN, Plan, RefScope, Task, TaskId
 
 __all__ = [
     "END_OF_PLAN",
@@ -107,8 +107,6 @@ PlanEvent = TaskParsed | LineError | JoinParsed | EndOfPlan
 _NUMBERED = re.compile(r"^(\d+)\s*[.)]\s*(.*)$", re.DOTALL)
 _THOUGHT = re.compile(r"^thought\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _BARE_JOIN = re.compile(r"^join\s*\(\s*\)\s*;?$")
-_REF_TOKEN = re.compile(r"\$\{(\d+)\}|\$(\d+)")
-_PLACEHOLDER = re.compile(r"__ilref_([bs])(\d+)__")
 _LEADING_NOISE = re.compile(r"^(?:[-*+>]\s+|[*]{2}(?=\d)|`+)+")
 _TRAILING_NOISE = re.compile(r"`+$")
 
@@ -117,90 +115,6 @@ def _clean(line: str) -> str:
     """Strip spaces, bullets, quotes and backticks that small models put around a line."""
     text = _LEADING_NOISE.sub("", line.strip()).strip()
     return _TRAILING_NOISE.sub("", text).strip()
-
-
-def _to_placeholder(match: re.Match[str]) -> str:
-    if match.group(1) is not None:
-        return f"__ilref_b{match.group(1)}__"
-    return f"__ilref_s{match.group(2)}__"
-
-
-def _from_placeholder(match: re.Match[str]) -> str:
-    kind, number = match.group(1), match.group(2)
-    return f"${{{number}}}" if kind == "b" else f"${number}"
-
-
-class _Converter:
-    """Turns an ``ast`` argument node into a value with Ref/Template, for one plan line."""
-
-    def __init__(self, earlier: set[int], own_id: int) -> None:
-        self.earlier = earlier
-        self.own_id = own_id
-
-    def convert(self, node: ast.expr) -> Any:
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                text = _PLACEHOLDER.sub(_from_placeholder, node.value)
-                return parse_references(text, self.earlier)
-            if isinstance(node.value, bytes) or node.value is Ellipsis:
-                raise ValueError(f"unsupported literal {ast.unparse(node)}")
-            return node.value
-        if isinstance(node, ast.Name):
-            match = _PLACEHOLDER.fullmatch(node.id)
-            if match is None:
-                raise ValueError(f'{node.id!r} is not a literal (did you mean "{node.id}"?)')
-            task_id = int(match.group(2))
-            if task_id not in self.earlier:
-                raise ValueError(f"${task_id} does not name an earlier task")
-            return Ref(TaskId(task_id))
-        if isinstance(node, ast.List):
-            return [self.convert(e) for e in node.elts]
-        if isinstance(node, ast.Tuple):
-            return tuple(self.convert(e) for e in node.elts)
-        if isinstance(node, ast.Set):
-            return frozenset(self.convert(e) for e in node.elts)
-        if isinstance(node, ast.Dict):
-            items: dict[Any, Any] = {}
-            for key, item in zip(node.keys, node.values, strict=True):
-                if key is None:
-                    raise ValueError("** unpacking is not allowed in a plan")
-                items[self.convert(key)] = self.convert(item)
-            return items
-        if (
-            isinstance(node, ast.UnaryOp)
-            and isinstance(node.op, (ast.USub, ast.UAdd))
-            and isinstance(node.operand, ast.Constant)
-            and type(node.operand.value) in (int, float, complex)
-        ):
-            number: complex = node.operand.value  # type: ignore[assignment]
-            return -number if isinstance(node.op, ast.USub) else number
-        raise ValueError(f"{ast.unparse(node)!r} is not a literal")
-
-
-def _parse_call(
-    body: str, earlier: set[int], own_id: int
-) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-    """Parse ``tool(args)``; raises (SyntaxError, ValueError, TypeError for an unhashable dict
-    key or set item, RecursionError, ...) on anything else: the caller turns it into a LineError."""
-    source = _REF_TOKEN.sub(_to_placeholder, body.rstrip().rstrip(";"))
-    tree = ast.parse(source, mode="eval")
-    call = tree.body
-    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
-        raise ValueError("expected tool(arguments)")
-    converter = _Converter(earlier, own_id)
-    args: list[Any] = []
-    for arg in call.args:
-        if isinstance(arg, ast.Starred):
-            raise ValueError("* unpacking is not allowed in a plan")
-        args.append(converter.convert(arg))
-    kwargs: dict[str, Any] = {}
-    for keyword in call.keywords:
-        if keyword.arg is None:
-            raise ValueError("** unpacking is not allowed in a plan")
-        if keyword.arg in kwargs:
-            raise ValueError(f"keyword argument {keyword.arg!r} repeated")
-        kwargs[keyword.arg] = converter.convert(keyword.value)
-    return call.func.id, tuple(args), kwargs
 
 
 class PlanParser:
@@ -302,18 +216,14 @@ class PlanParser:
         earlier = self._ids - {task_id}
         thought, self._thought = self._thought, None
         try:
-            name, args, kwargs = _parse_call(body, earlier, task_id)
-        except Exception as exc:  # model output: any failure is this line's error, never feed's
-            detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, ValueError | PlanError):
-                detail = str(exc)
+            call = parse_call(body, RefScope.numbers(earlier))
+        except CallSyntaxError as exc:  # never raises anything else, whatever the text
             error = PlanParseError(
-                f"task {task_id}: cannot parse {body.strip()!r}: {detail}",
-                line=raw,
-                task_id=task_id,
+                f"task {task_id}: cannot parse {exc.body!r}: {exc}", line=raw, task_id=task_id
             )
             error.__cause__ = exc
             return LineError(error=error)
+        name, args, kwargs = call.name, call.args, call.kwargs
         if name == JOIN:
             self._joined = True
             return JoinParsed(thought=thought, task_id=task_id)

@@ -12,12 +12,12 @@ answer is never empty when the model wrote anything.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from interlace._errors import UsageError
+from interlace._calls import call_key, parse_arguments
+from interlace._errors import CallSyntaxError, UsageError
 from interlace._grammars import joiner_grammar, react_grammar
 from interlace._tools import Tool, find_tool
 from interlace.agents._common import RunMeter, clip, prefill_fixed_prompt, with_stop
@@ -40,28 +40,24 @@ _DEFAULT_CONFIG = GenerationConfig(max_tokens=200, stop=_STOP)
 
 
 def parse_call(action: Action, tool: Tool) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments of ``action`` for ``tool``, read as Python literals.
+    """The positional and keyword arguments of ``action`` for ``tool``, read with the one call
+    syntax of plans and CML (:mod:`interlace._calls`; an action has no ``$N`` references).
 
     ``search[Paris]``, ``search: Paris`` and an unquoted ``search(Paris)`` are read as one string
     argument when the tool takes exactly one parameter.
 
     Raises:
-        ValueError: the arguments are not Python literals.
+        CallSyntaxError: the arguments do not follow the call syntax.
     """
     single = len(tool.signature.parameters) == 1
     if action.style != "call":
         return (strip_quotes(action.argument),), {}
     try:
-        node = ast.parse(f"f({action.argument})", mode="eval").body
-        if not isinstance(node, ast.Call):  # pragma: no cover - f(...) always parses as a call
-            raise ValueError(action.argument)
-        args = tuple(ast.literal_eval(arg) for arg in node.args)
-        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
-    except (SyntaxError, ValueError, TypeError) as exc:
+        return parse_arguments(action.name, action.argument)
+    except CallSyntaxError:
         if single and action.argument.strip():
             return (strip_quotes(action.argument),), {}
-        raise ValueError(f"arguments are not Python literals: {action.argument!r}") from exc
-    return args, kwargs
+        raise
 
 
 class ReAct:
@@ -188,10 +184,10 @@ class ReAct:
             ), False
         try:
             args, kwargs = parse_call(action, tool)
-        except ValueError as exc:
+        except CallSyntaxError as exc:
             meter.errors.append(f"step {step}: {exc}")
             return f"Could not read the arguments of {action.line}: {exc}", False
-        key = f"{tool.name}{args!r}{sorted(kwargs.items())!r}"
+        key = call_key(tool.name, args, kwargs)
         if key in seen:
             meter.errors.append(f"step {step}: repeated the action of step {seen[key]}")
             return f"You already did {action.line} at step {seen[key]}; its result is above.", True

@@ -8,22 +8,25 @@ model's own token stream with three control blocks::
     [TRAP][END]                                             written by the model: wait for a result
 
 ``[HEAD]`` separates the metadata (a call id following Python identifier rules) from the body.
-A call body is Python call syntax, parsed with :mod:`ast` (arguments must be literals, read with
-``ast.literal_eval`` after turning JSON ``true``/``false``/``null`` and number arithmetic such
-as ``20*60`` into constants; nothing else is evaluated), or JSON
-``{"name": ..., "arguments": {...}}``.
-A body cannot contain the text ``[END]``: the first ``[END]`` closes the block.
+A call body follows the one call syntax of plans, CML and ReAct (:mod:`interlace._calls`):
+Python call syntax read with :mod:`ast` (literal arguments; JSON ``true``/``false``/``null``
+and bounded number arithmetic such as ``20*60`` accepted; nothing is evaluated), or JSON
+``{"name": ..., "arguments": {...}}``. With futures on, an argument may be ``$c1``: the result
+of the earlier call ``c1`` (same reference rule as plans; the scheduler starts the call when
+``c1`` succeeds). A body cannot contain the text ``[END]``: the first ``[END]`` closes the block.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
-from interlace._errors import CMLError, InterlaceError
+from interlace._calls import MAX_DEPTH as MAX_DEPTH  # re-exported: the one limit
+from interlace._calls import parse_call as _parse
+from interlace._errors import CallSyntaxError, CMLError, InterlaceError
+from interlace._plan import RefScope, TaskId
 
 CallId = NewType("CallId", str)
 
@@ -50,6 +53,9 @@ class Call:
         args: positional argument values (Python literals).
         kwargs: keyword argument values (Python literals).
         text: the block as written, ``[CALL]`` to ``[END]`` inclusive.
+        task_id: the call's task id on the scheduler (numbered by the token monitor in the
+            order calls are written; ``None`` when parsed alone). Arguments that are futures
+            hold :class:`~interlace._plan.Ref` values to earlier calls' task ids.
     """
 
     id: CallId
@@ -57,6 +63,7 @@ class Call:
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     text: str = ""
+    task_id: TaskId | None = None
 
 
 def is_call_id(text: str) -> bool:
@@ -64,156 +71,28 @@ def is_call_id(text: str) -> bool:
     return text.isidentifier()
 
 
-def _dotted_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted_name(node.value)}.{node.attr}"
-    raise CMLError(f"call target must be a (dotted) name, got {ast.dump(node)}")
-
-
-_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-}
-
-
-_JSON_NAMES = {"true": True, "false": False, "null": None}
-
-
-class _Lenient(ast.NodeTransformer):
-    """Rewrites what small models write for literal values into plain constants, anywhere in an
-    argument: JSON ``true``/``false``/``null`` (function specs are JSON Schema) and number
-    arithmetic ``a op b`` with ``+ - * /`` (e.g. ``20*60`` for a duration). Nothing is run:
-    the result still goes through ``ast.literal_eval``."""
-
-    def visit_Name(self, node: ast.Name) -> ast.expr:
-        if node.id in _JSON_NAMES:
-            return ast.copy_location(ast.Constant(_JSON_NAMES[node.id]), node)
-        return node
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
-        self.generic_visit(node)
-        left, right, op = node.left, node.right, type(node.op)
-        if op in _ARITH and _is_number(left) and _is_number(right):
-            a, b = left.value, right.value  # type: ignore[attr-defined]
-            if abs(a) < 1e12 and abs(b) < 1e12 and not (op is ast.Div and b == 0):
-                return ast.copy_location(ast.Constant(_ARITH[op](a, b)), node)
-        return node
-
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
-        self.generic_visit(node)
-        if isinstance(node.op, ast.USub) and _is_number(node.operand):
-            value = node.operand.value  # type: ignore[attr-defined]
-            return ast.copy_location(ast.Constant(-value), node)
-        return node
-
-
-def _is_number(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
-
-
-def _fold(node: ast.expr) -> ast.expr:
-    """``node`` with JSON literal names and number arithmetic turned into constants."""
-    result = _Lenient().visit(node)
-    assert isinstance(result, ast.expr)
-    return result
-
-
-def _literal(node: ast.expr, source: str) -> Any:
-    try:
-        return ast.literal_eval(_fold(node))
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
-        snippet = ast.get_source_segment(source, node) or ast.dump(node)
-        raise CMLError(f"argument {snippet!r} is not a literal value") from exc
-
-
-def _parse_python(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-    try:
-        tree = ast.parse(body.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise CMLError(f"call body is not a Python call: {body!r}") from exc
-    node = tree.body
-    if not isinstance(node, ast.Call):
-        raise CMLError(f"call body must be `name(args)`, got {body!r}")
-    name = _dotted_name(node.func)
-    source = body.strip()
-    args = []
-    for arg in node.args:
-        if isinstance(arg, ast.Starred):
-            raise CMLError(f"*args are not allowed in a call body: {body!r}")
-        args.append(_literal(arg, source))
-    kwargs: dict[str, Any] = {}
-    for kw in node.keywords:
-        if kw.arg is None:
-            raise CMLError(f"**kwargs are not allowed in a call body: {body!r}")
-        kwargs[kw.arg] = _literal(kw.value, source)
-    return name, tuple(args), kwargs
-
-
-def _parse_json(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-    try:
-        obj = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise CMLError(f"call body is not valid JSON: {body!r}") from exc
-    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-        raise CMLError(f'a JSON call body needs {{"name": str, "arguments": {{...}}}}: {body!r}')
-    arguments = obj.get("arguments", {})
-    if not isinstance(arguments, dict):
-        raise CMLError(f'"arguments" must be an object: {body!r}')
-    return obj["name"], (), dict(arguments)
-
-
-def parse_call_body(body: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-    """Parse a call body into ``(name, args, kwargs)``.
+def parse_call_body(
+    body: str, scope: RefScope | None = None
+) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    """Parse a call body into ``(name, args, kwargs)`` with the one call syntax
+    (:mod:`interlace._calls`, shared with plans and ReAct).
 
     Args:
         body: ``fn(1, x="a")`` (Python call syntax, literal arguments only) or
             ``{"name": "fn", "arguments": {"x": "a"}}`` (JSON).
+        scope: earlier call ids a ``$c1`` future may name (``None``: futures are off and a
+            ``$`` reference is an error).
 
     Raises:
         CMLError: the body is neither form, an argument is not a literal, the arguments nest
-            deeper than :data:`MAX_DEPTH`, or the text cannot be read (e.g. a lone surrogate).
+            deeper than :data:`MAX_DEPTH`, a reference names no earlier call, or the text cannot
+            be read (e.g. a lone surrogate).
     """
-    text = body.strip()
     try:
-        name, args, kwargs = _parse_json(text) if text.startswith("{") else _parse_python(text)
-    except CMLError:
-        raise
-    except (RecursionError, MemoryError) as exc:
-        raise CMLError(f"call body nests too deeply: {_clip(text)!r}") from exc
-    except ValueError as exc:  # includes UnicodeEncodeError: a lone surrogate in the source
-        raise CMLError(f"call body cannot be read ({type(exc).__name__}): {_clip(text)!r}") from exc
-    if _too_deep([args, kwargs], MAX_DEPTH):
-        raise CMLError(f"call arguments nest deeper than {MAX_DEPTH} levels: {_clip(text)!r}")
-    return name, args, kwargs
-
-
-MAX_DEPTH = 64
-"""Deepest nesting of lists/dicts/tuples allowed in call arguments (deeper is a CMLError)."""
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether containers in ``value`` nest deeper than ``limit`` (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = [*item.keys(), *item.values()]
-        elif isinstance(item, list | tuple | set | frozenset):
-            children = item
-        else:
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+        call = _parse(body, scope)
+    except CallSyntaxError as exc:
+        raise CMLError(str(exc)) from exc
+    return call.name, call.args, call.kwargs
 
 
 def split_block(text: str) -> tuple[str, str, str]:
@@ -235,8 +114,13 @@ def split_block(text: str) -> tuple[str, str, str]:
     return kind, meta.strip(), body.strip()
 
 
-def parse_call(text: str) -> Call:
+def parse_call(text: str, scope: RefScope | None = None, *, task_id: TaskId | None = None) -> Call:
     """Parse one ``[CALL] id [HEAD] body [END]`` block.
+
+    Args:
+        text: the whole block.
+        scope: earlier call ids its futures (``$c1``) may name; ``None``: no futures.
+        task_id: the task id to give the call (see :attr:`Call.task_id`).
 
     Raises:
         CMLError: not a call block, missing ``[HEAD]``, a bad id, or a bad body.
@@ -248,8 +132,10 @@ def parse_call(text: str) -> Call:
         raise CMLError(f"a {CALL} block needs {HEAD} between the id and the call: {text!r}")
     if not is_call_id(meta):
         raise CMLError(f"call id {meta!r} is not an identifier (write e.g. `[CALL] job1 [HEAD]`)")
-    name, args, kwargs = parse_call_body(body)
-    return Call(id=CallId(meta), name=name, args=args, kwargs=kwargs, text=text.strip())
+    name, args, kwargs = parse_call_body(body, scope)
+    return Call(
+        id=CallId(meta), name=name, args=args, kwargs=kwargs, text=text.strip(), task_id=task_id
+    )
 
 
 def format_call(call_id: str, name: str, args: Sequence[Any] = (), **kwargs: Any) -> str:

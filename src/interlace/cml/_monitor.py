@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from interlace._errors import CMLError
+from interlace._plan import RefScope, TaskId
 from interlace.cml._grammar import CALL, END, HEAD, INTR, OPENERS, TRAP, Call, parse_call
 
 Mode = Literal["text", "meta", "body"]
@@ -78,12 +79,22 @@ class TokenMonitor:
     :meth:`close` at end of generation. Adjacent :class:`TextEvent` items may be split differently
     for different chunkings; concatenated they are always the same.
 
+    Calls are numbered as they are parsed (``Call.task_id`` 1, 2, ...: their ids on the
+    scheduler). With ``futures=True`` a call may take an earlier call's result, ``$c1``
+    (:mod:`interlace._calls`); a call id written twice names its latest call.
+
+    Args:
+        futures: accept ``$id`` references to earlier calls (``False``: they are malformed).
+
     Attributes:
         violation: set (to a reason) the first time the text breaks the constrained-decoding rules
             (an ``[INTR]`` written by the model, a bad character in a call id, a stray marker).
+        call_ids: the task id of each call id parsed so far.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, futures: bool = False) -> None:
+        self.futures = futures
+        self.call_ids: dict[str, TaskId] = {}
         self.mode: Mode = "text"
         self.kind: str = ""
         self.pending = ""
@@ -92,6 +103,7 @@ class TokenMonitor:
         self._raw: list[str] = []
         self._has_head = False
         self._events: list[MonitorEvent] = []
+        self._calls = 0  # well-formed calls parsed (the last task id given)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -211,7 +223,7 @@ class TokenMonitor:
             event = BlockError(error=err, text=raw)
         else:
             try:
-                event = CallEvent(call=parse_call(raw))
+                event = CallEvent(call=self._parse(raw))
             except CMLError as exc:
                 event = BlockError(error=exc, text=raw)
             except Exception as exc:  # model output never escapes the monitor untyped
@@ -219,6 +231,13 @@ class TokenMonitor:
                 err.__cause__ = exc
                 event = BlockError(error=err, text=raw)
         self._events.append(event)
+
+    def _parse(self, raw: str) -> Call:
+        scope = RefScope(self.call_ids, "name") if self.futures else None
+        call = parse_call(raw, scope, task_id=TaskId(self._calls + 1))
+        self._calls += 1
+        self.call_ids[call.id] = TaskId(self._calls)
+        return call
 
     def _flush_text(self) -> None:
         if self._text:

@@ -32,7 +32,6 @@ interrupt and starts a new one with the text so far as a partial assistant messa
 from __future__ import annotations
 
 import codecs
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -40,6 +39,7 @@ from typing import Any, Literal, Protocol
 import anyio
 import anyio.abc
 
+from interlace._calls import call_key
 from interlace._clock import now
 from interlace._errors import UnknownToolError
 from interlace._executor import invoke_tool
@@ -415,7 +415,7 @@ class CMLLoop:
     def _on_call(self, call: Call) -> list[Any]:
         if self._repeated:
             return []  # decoding ends after this token; later blocks in it are not calls
-        if self._is_repeat((call.name.lower(), _arguments_key(call)), call.text):
+        if self._is_repeat(("call", call_key(call.name, call.args, call.kwargs)), call.text):
             self.result.repeats.append(call)
             return []
         stamp = now()
@@ -529,15 +529,3 @@ class CMLLoop:
     def user_message(self, text: str) -> None:
         """Inject a user message while the model generates (at the next safe step)."""
         self.manager.user_message(text)
-
-
-def _arguments_key(call: Call) -> str:
-    """A canonical text of a call's arguments (keyword order ignored), for repeat detection.
-
-    Arguments JSON cannot sort (mixed key types in a nested dict) fall back to ``repr`` with the
-    keywords sorted by name: still deterministic for one run, never an exception.
-    """
-    try:
-        return json.dumps([list(call.args), dict(call.kwargs)], sort_keys=True, default=repr)
-    except Exception:
-        return repr((call.args, sorted(call.kwargs.items(), key=lambda item: item[0])))
