@@ -215,6 +215,7 @@ class RayFanOut:
         *,
         on_record: OnRecord | None = None,
         on_skip: OnRecord | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> int:
         """Run every pair not in ``store`` on the workers; the driver appends each record.
 
@@ -223,6 +224,8 @@ class RayFanOut:
             store: the results store (written here only).
             on_record: called with each new record (e.g. to update a progress bar).
             on_skip: called with ``{"question_id", "method"}`` for each pair skipped on resume.
+            on_ready: called once every worker has loaded its LLM, before the first pair is
+                sent (throughput measurements start their clock there).
 
         Returns:
             the number of records written.
@@ -241,6 +244,8 @@ class RayFanOut:
             if not todo:
                 return 0
             await self._start(ray, config, count)
+            if on_ready:
+                on_ready()
             queue = _Queue(todo)
             written = [0]
             feeds = [
@@ -393,7 +398,9 @@ def _connect(ray: Any, address: str) -> bool:
     """Connect to Ray unless this process already is; whether this call started the connection.
 
     Raises:
-        UsageError: the address cannot be reached.
+        UsageError: the cluster at ``address`` cannot be reached.
+        InterlaceError: a local Ray instance did not start (e.g. its processes did not come up
+            in Ray's 30 s on an overloaded machine).
     """
     if ray.is_initialized():
         return False
@@ -402,7 +409,9 @@ def _connect(ray: Any, address: str) -> bool:
             ray.init(include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # Ray raises bare Exception, ConnectionError, RuntimeError, ...
+        if address == "local":
+            raise InterlaceError(f"--ray local: Ray did not start: {exc}") from exc
         raise UsageError(
             f"--ray {address}: cannot connect ({exc}); start a cluster with `ray start --head` "
             "and pass its address (HOST:6379, or ray://HOST:10001), or use --ray local"
