@@ -19,6 +19,7 @@ Backend spec, KIND[:MODEL][@URL]:
   local                     in-process llama.cpp with the default model (qwen2.5-coder-0.5b)
   local:NAME                a model from `interlace models list`, e.g. local:qwen2.5-coder-1.5b
   local:/path/model.gguf    any GGUF file
+  local:NAME+ADAPTER.gguf   the model with a llama.cpp LoRA adapter (interlace finetune train)
   openai:MODEL              api.openai.com ($OPENAI_API_KEY), e.g. openai:gpt-4o-mini
   azure[:DEPLOYMENT]        Azure OpenAI ($AZURE_ENDPOINT, $AZURE_OPENAI_API_VERSION,
                             $AZURE_OPENAI_API_KEY; deployment default $AZURE_DEPLOYMENT_NAME)
@@ -53,11 +54,13 @@ class BackendSpec:
         model: registry name or GGUF path (``local``), model/deployment name otherwise
             (``None`` only for ``azure`` without a deployment).
         base_url: server URL given after ``@``, else ``None`` (the kind's default).
+        adapter: ``local`` only: the LoRA adapter GGUF given after ``+``, else ``None``.
     """
 
     kind: Kind
     model: str | None
     base_url: str | None = None
+    adapter: str | None = None
 
 
 def _bad(spec: str, why: str) -> UsageError:
@@ -85,7 +88,11 @@ def parse_spec(spec: str) -> BackendSpec:
     if kind == "local":
         if url is not None:
             raise _bad(spec, "local models take no URL; use llamacpp:MODEL@URL for a server")
-        return BackendSpec(kind=kind, model=model or DEFAULT_MODEL)
+        model, plus, adapter = model.partition("+")
+        if plus and not adapter.strip():
+            raise _bad(spec, "write local:NAME+ADAPTER.gguf (the adapter path is missing)")
+        adapter_path = adapter.strip() or None
+        return BackendSpec(kind=kind, model=model.strip() or DEFAULT_MODEL, adapter=adapter_path)
     if kind in ("azure", "friendli") and url is not None:
         raise _bad(spec, f"{kind} takes no @URL")
     if not model and kind != "azure":
@@ -111,6 +118,8 @@ def load_llm(spec: str = "local", **overrides: Any) -> LLM:
         from interlace.llm._local import LocalLLM  # heavy import: only when asked for
 
         assert parsed.model is not None
+        if parsed.adapter is not None:
+            overrides.setdefault("adapter", parsed.adapter)
         return LocalLLM(parsed.model, **overrides)
     if parsed.kind == "azure":
         return OpenAICompatLLM.azure_from_env(parsed.model, **overrides)
