@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from interlace._errors import UsageError
 from interlace.trace._lanes import assign_lanes
-from interlace.trace._spans import Span, SpanKind, Trace
+from interlace.trace._spans import Span, SpanKind, Trace, dependency_edges
 
 FORMAT_VERSION = 1
 """Version of the dict format written by :func:`trace_to_dict`."""
@@ -219,8 +219,6 @@ def trace_to_chrome(
 
 
 def _flow_events(trace: Trace, tid_of: Mapping[int, int], pid: int) -> list[dict[str, Any]]:
-    from interlace.trace.analysis import dependency_edges
-
     origin = trace.origin
     out: list[dict[str, Any]] = []
     for flow_id, (src, dst) in enumerate(dependency_edges(trace.spans), 1):

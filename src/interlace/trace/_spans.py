@@ -7,7 +7,8 @@ Every LLM request, tool call, joiner round, interrupt injection and trap wait of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +20,9 @@ SpanKind = Literal["llm", "tool", "join", "replan", "interrupt", "trap", "run"]
 
 
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+
+TIMESTAMP_SLACK = 2e-6
+"""Seconds of slack when comparing timestamps (stored traces round them to microseconds)."""
 
 
 class Span(NamedTuple):
@@ -103,3 +107,24 @@ class Trace:
                     attrs=extra,
                 )
             )
+
+
+def dependency_edges(spans: Sequence[Span]) -> list[tuple[int, int]]:
+    """``(dependency, dependent)`` pairs of tool-span indices, from each tool span's ``deps``.
+
+    A dependency id resolves to the latest-ending tool span with that ``task_id`` that ended
+    before the dependent started (task ids may repeat across replanning rounds).
+    """
+    by_task: dict[int, list[int]] = defaultdict(list)
+    for i, span in enumerate(spans):
+        if span.kind == "tool" and span.task_id is not None:
+            by_task[span.task_id].append(i)
+    edges: list[tuple[int, int]] = []
+    for j, span in enumerate(spans):
+        if span.kind != "tool":
+            continue
+        for dep in span.deps:
+            done = [i for i in by_task.get(dep, []) if spans[i].end <= span.start + TIMESTAMP_SLACK]
+            if done:
+                edges.append((max(done, key=lambda i: spans[i].end), j))
+    return edges

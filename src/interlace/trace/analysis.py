@@ -72,10 +72,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from interlace.trace._spans import Span, Trace
+from interlace.trace._serial import trace_from_dict
+from interlace.trace._spans import TIMESTAMP_SLACK, Span, Trace, dependency_edges
 from interlace.trace._speed import LLMSpeed, RequestTiming, fit_speed
 
-_EPS = 2e-6  # seconds of slack for timestamps rounded to microseconds
+_EPS = TIMESTAMP_SLACK
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -181,27 +182,6 @@ def _emitter(llm: Sequence[_Node], at: float) -> int | None:
         if node.start <= at + _EPS:
             best = k
     return best
-
-
-def dependency_edges(spans: Sequence[Span]) -> list[tuple[int, int]]:
-    """``(dependency, dependent)`` pairs of tool-span indices, from each tool span's ``deps``.
-
-    A dependency id resolves to the latest-ending tool span with that ``task_id`` that ended
-    before the dependent started (task ids may repeat across replanning rounds).
-    """
-    by_task: dict[int, list[int]] = defaultdict(list)
-    for i, span in enumerate(spans):
-        if span.kind == "tool" and span.task_id is not None:
-            by_task[span.task_id].append(i)
-    edges: list[tuple[int, int]] = []
-    for j, span in enumerate(spans):
-        if span.kind != "tool":
-            continue
-        for dep in span.deps:
-            done = [i for i in by_task.get(dep, []) if spans[i].end <= span.start + _EPS]
-            if done:
-                edges.append((max(done, key=lambda i: spans[i].end), j))
-    return edges
 
 
 def _emission_waits(
@@ -622,8 +602,6 @@ def average_metrics(items: Iterable[Trace | Mapping[str, Any]]) -> dict[str, flo
         Each numeric key's mean over the items where it is not ``None`` (``None`` if it never
         is), plus ``"n"``: the number of items.
     """
-    from interlace.trace._serial import trace_from_dict
-
     rows: list[Mapping[str, Any]] = []
     for item in items:
         if isinstance(item, Trace):
