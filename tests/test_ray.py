@@ -6,7 +6,9 @@ smallest registry model (smollm2-135m) with one thread per worker.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -190,6 +192,33 @@ def test_remote_tool_misuse_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="num_cpu"):
         remote_tool(whereami, options={"num_cpu": 1})
     assert remote_tool(options={"num_cpus": 1})(whereami).name == "whereami"  # decorator form
+
+
+def test_ray_is_imported_only_when_used() -> None:
+    code = (
+        "import sys, interlace, interlace.cli, interlace.bench._ray, interlace._ray_tools\n"
+        "print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_bench_ray_misuse_is_a_usage_error(tmp_path: Path) -> None:
+    store = tmp_path / "never.jsonl"
+    base = ["bench", "hotpotqa", "--data-dir", str(SHARED_DATA), "--store", str(store)]
+    two_llms = ["--llm", "local", "--llm", "local:smollm2-135m"]
+    result = CliRunner().invoke(app, [*base, *two_llms])
+    assert result.exit_code == 2 and "need --ray" in result.output
+    questions = tmp_path / "q.json"
+    questions.write_text(json.dumps([{"id": "a", "question": "Is 2 > 1?", "answer": "yes"}]))
+    custom = ["bench", "custom", "--questions", str(questions), "--store", str(store)]
+    mcp = CliRunner().invoke(app, [*custom, "--ray", "local", "--mcp", "python server.py"])
+    assert mcp.exit_code == 2 and "cannot go to Ray workers" in mcp.output
+    assert not store.exists()  # nothing started, no empty store left behind
+    with pytest.raises(UsageError, match="one spec per worker"):
+        RayOptions(llm_specs=("local", "local:smollm2-135m"), workers=3)
+    with pytest.raises(UsageError, match="workers"):
+        RayOptions(workers=0)
 
 
 # --- benchmark fan-out ------------------------------------------------------------------------
