@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import openai
@@ -64,16 +64,33 @@ class Preset:
         base_url: default ``/v1`` URL (``None``: the SDK's, i.e. api.openai.com).
         api_key_env: environment variable holding the key (``None``: no key needed).
         placeholder_key: key sent when the server needs none (the SDK insists on one).
+        grammar_field: how the server takes a grammar (see :data:`GrammarField`), ``None``:
+            it takes none that interlace can send.
     """
 
     base_url: str | None
     api_key_env: str | None
     placeholder_key: str = "not-needed"
+    grammar_field: GrammarField | None = None
 
+
+GrammarField = Literal["vllm", "llguidance"]
+"""How an OpenAI-compatible server takes :attr:`GenerationConfig.grammar` (Lark, llguidance's
+dialect):
+
+* ``"vllm"``: ``structured_outputs: {"grammar": LARK}`` (vLLM 0.12 and later; start the server
+  with the guidance backend, ``--structured-outputs-config.backend guidance``, for llguidance's
+  Lark extensions such as ``rule[max_tokens=N]``);
+* ``"llguidance"``: ``grammar: "%llguidance {}" + LARK`` (a llama.cpp server built with
+  ``-DLLAMA_LLGUIDANCE=ON``).
+
+A server that rejects the grammar (HTTP 400) gets the request again without it, and no grammar
+from then on; the completion carries a warning.
+"""
 
 PRESETS: Mapping[str, Preset] = {
     "openai": Preset(base_url=None, api_key_env="OPENAI_API_KEY"),
-    "vllm": Preset(base_url="http://localhost:8000/v1", api_key_env=None),
+    "vllm": Preset(base_url="http://localhost:8000/v1", api_key_env=None, grammar_field="vllm"),
     "sglang": Preset(base_url="http://localhost:30000/v1", api_key_env=None),
     "ollama": Preset(
         base_url="http://localhost:11434/v1", api_key_env=None, placeholder_key="ollama"
@@ -111,6 +128,9 @@ class OpenAICompatLLM(LLM):
         client: a ready ``openai.AsyncOpenAI``/``AsyncAzureOpenAI`` (overrides the above; tests
             pass one built on an ``httpx`` mock transport).
         extra_body: extra JSON fields sent with every request (server-specific options).
+        grammar_field: send :attr:`GenerationConfig.grammar` to the server this way
+            (:data:`GrammarField`); ``None``: grammars are not sent and callers parse the
+            reply as usual. :attr:`constrains` tells whether grammars are being sent.
     """
 
     def __init__(
@@ -124,7 +144,11 @@ class OpenAICompatLLM(LLM):
         prices: PriceTable | None = None,
         client: openai.AsyncOpenAI | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        grammar_field: GrammarField | None = None,
     ) -> None:
+        if grammar_field not in (None, "vllm", "llguidance"):
+            raise UsageError(f"grammar_field={grammar_field!r}: use 'vllm', 'llguidance' or None")
+        self.grammar_field: GrammarField | None = grammar_field
         self.model = model
         self.prices = prices if prices is not None else PriceTable.default()
         self.extra_body = dict(extra_body or {})
@@ -154,6 +178,7 @@ class OpenAICompatLLM(LLM):
             if preset.api_key_env and not key:
                 raise UsageError(f"{kind}: set ${preset.api_key_env} to your API key")
             kwargs["api_key"] = key or preset.placeholder_key
+        kwargs.setdefault("grammar_field", preset.grammar_field)
         return cls(model, base_url=base_url or preset.base_url, **kwargs)
 
     @classmethod
@@ -232,9 +257,22 @@ class OpenAICompatLLM(LLM):
             LLMError: any other API failure, or an empty stream.
         """
         start = now()
+        warnings: tuple[str, ...] = ()
         try:
             request = self._request(messages, config, tools)
-            response = await self.client.chat.completions.create(**request)
+            try:
+                response = await self.client.chat.completions.create(**request)
+            except openai.BadRequestError as exc:
+                if config.grammar is None or self.grammar_field is None:
+                    raise
+                # the server takes no grammar this way: say so once, and stop sending it
+                warnings = (
+                    f"the server rejected the {self.grammar_field} grammar field "
+                    f"({_clip(str(exc))}); decoding without grammars from now on",
+                )
+                self.grammar_field = None
+                request = self._request(messages, config, tools)
+                response = await self.client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             raise _typed(exc, self.model) from exc
         parts: list[str] = []
@@ -280,7 +318,13 @@ class OpenAICompatLLM(LLM):
             cost_usd=self.prices.cost(model, usage) if usage else 0.0,
             usage_exact=usage is not None,
             tool_calls=calls.finish(),
+            warnings=warnings,
         )
+
+    @property
+    def constrains(self) -> bool:  # type: ignore[override]
+        """Whether :attr:`GenerationConfig.grammar` is sent to the server (and enforced there)."""
+        return self.grammar_field is not None
 
     def _request(
         self, messages: Sequence[Message], config: GenerationConfig, tools: NativeTools | None
@@ -297,13 +341,21 @@ class OpenAICompatLLM(LLM):
             request["stop"] = list(config.stop)
         if config.seed is not None:
             request["seed"] = config.seed
-        if self.extra_body:
-            request["extra_body"] = self.extra_body
+        extra = dict(self.extra_body)
+        if config.grammar is not None and self.grammar_field == "vllm":
+            extra["structured_outputs"] = {"grammar": config.grammar.lark}
+        elif config.grammar is not None and self.grammar_field == "llguidance":
+            extra["grammar"] = _LLGUIDANCE_PREFIX + config.grammar.lark
+        if extra:
+            request["extra_body"] = extra
         if tools is not None:
             request["tools"] = [dict(schema) for schema in tools.schemas]
             request["tool_choice"] = tools.choice
             request["parallel_tool_calls"] = tools.parallel_tool_calls
         return request
+
+
+_LLGUIDANCE_PREFIX = "%llguidance {}\n"  # llama.cpp server: the grammar is llguidance Lark
 
 
 def _message(message: Message) -> dict[str, Any]:
