@@ -313,7 +313,7 @@ def test_a_local_model_is_refused_with_a_typed_error() -> None:
 
     tools = [_search_tool(search)]
     for llm in (local, MeteredLLM(local), ScriptedLLM(["x"])):
-        with pytest.raises(UsageError, match="cannot call functions natively"):
+        with pytest.raises(UsageError, match=f"{llm.model!r} cannot call functions natively"):
             NativeFunctionCalling(llm, tools)
     question = Question(id=QuestionId("q"), text="q", label="a")
     options = RunOptions(data_dir=Path("."))

@@ -89,8 +89,8 @@ class NativeFunctionCalling:
         self.name = "native-parallel" if parallel else "native"
         if not isinstance(llm, NativeToolCalling):
             raise UsageError(
-                f"{self.name}: {type(llm).__name__} ({llm.model!r}) cannot call functions "
-                "natively; the native methods need an OpenAI-compatible backend, e.g. "
+                f"{self.name}: the backend of {llm.model!r} cannot call functions natively; "
+                "the native methods need an OpenAI-compatible backend, e.g. "
                 "--llm openai:gpt-4o-mini or vllm:MODEL@http://HOST:8000/v1. On the embedded "
                 "model compare sync / sync-parallel (CML) or compiler / react instead."
             )
