@@ -43,7 +43,7 @@ from interlace.cml._runtime import (
     ReprefillDecoder,
     StreamDecoder,
 )
-from interlace.llm._base import LLM, GenerationConfig, Message, Usage
+from interlace.llm._base import LLM, GenerationConfig, Message, TokenLevel, Usage
 from interlace.trace._spans import Trace
 
 _MASKS: weakref.WeakKeyDictionary[Any, TokenMask] = weakref.WeakKeyDictionary()
@@ -130,7 +130,7 @@ class AsyncLM:
         self.llm = llm
         self.tools: dict[str, Invocable] = {t.name: t for t in tools}
         self.functions = functions if functions is not None else _render_tools(self.tools)
-        self.local = hasattr(llm, "exclusive")
+        self.local = isinstance(llm, TokenLevel)  # a declared capability
         self.naive = naive or not self.local
         self.max_tokens = max_tokens
         self.timeout = timeout

@@ -21,34 +21,39 @@ from interlace.agents._result import RunResult
 from interlace.bench._registry import Benchmark, Question, RunOptions
 from interlace.bench._store import Store, record_key
 from interlace.llm._base import LLM, Completion, GenerationConfig, LLMStats, Message, StreamItem
+from interlace.llm._wrap import ForwardingLLM
 
 _DEFAULT_CONFIG = GenerationConfig()
 
 
-class MeteredLLM(LLM):
+class MeteredLLM(ForwardingLLM):
     """Forwards to ``inner`` and counts every request (including the math tool's).
 
+    It declares the capability protocols ``inner`` declares, and only those
+    (:class:`~interlace.llm.ForwardingLLM`): on the local model it is a
+    :class:`~interlace.llm.PrefixPrefill` and a :class:`~interlace.llm.TokenLevel`, on a
+    server neither.
+
     Attributes:
-        inner: the wrapped backend (use it for backend-specific features, e.g. the local
-            engine's ``exclusive()``; other attributes are forwarded too).
+        inner: the wrapped backend.
         stats: calls, usage and cost seen through this wrapper.
     """
 
     def __init__(self, inner: LLM) -> None:
-        self.inner = inner
-        self.model = inner.model
+        super().__init__(inner)
         self.stats = LLMStats()
 
-    async def stream(
-        self, messages: Sequence[Message], config: GenerationConfig = _DEFAULT_CONFIG
+    async def observe(
+        self,
+        items: AsyncIterator[StreamItem],
+        messages: Sequence[Message],
+        config: GenerationConfig,
     ) -> AsyncIterator[StreamItem]:
-        async for item in self.inner.stream(messages, config):
+        """Count each request's final :class:`~interlace.llm.Completion`."""
+        async for item in items:
             if isinstance(item, Completion):
                 self.stats.record(item)
             yield item
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @functools.cache

@@ -20,6 +20,7 @@ from interlace.llm._base import (
     StreamItem,
     TextDelta,
     Timing,
+    TokenLevel,
     Usage,
     now,
 )
@@ -38,6 +39,7 @@ from interlace.llm._openai import PRESETS, OpenAICompatLLM, Preset
 from interlace.llm._pricing import DEFAULT_PRICES, PRICES_ENV, Price, PriceTable
 from interlace.llm._select import BACKEND_SPEC_HELP, BackendSpec, load_llm, parse_spec
 from interlace.llm._toolcalls import NativeToolCalling, NativeTools, ToolCall, ToolChoice
+from interlace.llm._wrap import ForwardingLLM
 
 if TYPE_CHECKING:
     from interlace.llm._engine import CacheStats, PrefixCache, Snapshot, TokenEngine
@@ -78,6 +80,7 @@ __all__ = [
     "CacheStats",
     "Completion",
     "FinishReason",
+    "ForwardingLLM",
     "GenerationConfig",
     "Grammar",
     "LLMStats",
@@ -101,6 +104,7 @@ __all__ = [
     "TextDelta",
     "Timing",
     "TokenEngine",
+    "TokenLevel",
     "ToolCall",
     "ToolChoice",
     "Usage",

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import anyio
 
@@ -63,6 +64,9 @@ class GenerationConfig:
         seed: sampling seed where the backend supports one.
         grammar: constrain the output to this grammar where the backend can
             (:attr:`LLM.constrains`); other backends ignore it and the caller parses as usual.
+        role: who asks, for traces, events and logs (``"planner"``, ``"joiner"``,
+            ``"react"``, ``"math"``...); agents set it, backends do not read it. ``None``: a
+            request made outside any agent.
     """
 
     max_tokens: int = 512
@@ -70,6 +74,7 @@ class GenerationConfig:
     stop: tuple[str, ...] = ()
     seed: int | None = 0
     grammar: Grammar | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -252,4 +257,16 @@ class PrefixPrefill(Protocol):
         self, messages: Sequence[Message], *, open_end: bool = False, background: bool = False
     ) -> int:
         """Evaluate ``messages``' prompt; returns the tokens evaluated now."""
+        ...
+
+
+@runtime_checkable
+class TokenLevel(Protocol):
+    """A backend whose token engine a caller can hold for token-level decoding (declared by
+    implementing :meth:`exclusive`; :class:`~interlace.llm.LocalLLM` does). AsyncLM's method
+    ``"async"`` needs it: it injects interrupts into the KV cache between decoded tokens."""
+
+    def exclusive(self, *, background: bool = False) -> AbstractAsyncContextManager[Any]:
+        """Hold the model; the context manager yields its token engine (see
+        :class:`~interlace.llm.TokenEngine`) and no other request runs meanwhile."""
         ...
