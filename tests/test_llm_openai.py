@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 import httpx2
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from interlace._errors import (
     LLMAuthenticationError,
@@ -220,6 +223,38 @@ async def test_tool_calls_without_index_or_id_are_assembled() -> None:
     assert final.tool_calls[1].parsed_arguments() == {}
     with pytest.raises(ToolArgumentError, match="JSON object"):
         final.tool_calls[2].parsed_arguments()
+
+
+CALLS = [("c1", "search", '{"entity": "Paris"}'), ("c2", "math", '{"expr": "1 + 2 * 3"}')]
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_tool_calls_are_the_same_for_any_chunking(data: st.DataObject) -> None:
+    # Each call's arguments cut at random points, the fragments of the calls interleaved at
+    # random (each call's own fragments stay in order, as a server streams them).
+    queues = []
+    for index, (call_id, name, arguments) in enumerate(CALLS):
+        cuts = sorted(data.draw(st.sets(st.integers(1, len(arguments) - 1), max_size=6)))
+        pieces = [arguments[a:b] for a, b in zip([0, *cuts], [*cuts, len(arguments)], strict=True)]
+        head = {"index": index, "id": call_id, "type": "function"}
+        queue = [{"tool_calls": [head | {"function": {"name": name, "arguments": pieces[0]}}]}]
+        queue += [
+            {"tool_calls": [{"index": index, "function": {"arguments": p}}]} for p in pieces[1:]
+        ]
+        queues.append(queue)
+    order = data.draw(st.permutations([i for i, q in enumerate(queues) for _ in q]))
+    deltas = [queues[i].pop(0) for i in order]
+    llm = _mock_llm(lambda _: _sse(*deltas))
+
+    async def final() -> Completion:
+        items = [i async for i in llm.stream_tools(ASK, OFFER)]
+        assert isinstance(items[-1], Completion)
+        return items[-1]
+
+    completion = anyio.run(final)
+    assert [(c.id, c.name, c.arguments) for c in completion.tool_calls] == CALLS
+    assert completion.text == ""
 
 
 @pytest.mark.anyio
