@@ -68,3 +68,51 @@ def simulate_command(
     except InterlaceError as exc:
         raise fail(exc) from exc
     typer.echo(f"{count} traces from {len(found)} training episodes -> {out}")
+
+
+@finetune_app.command("train")
+def train_command(
+    traces: Annotated[Path, typer.Option("--traces", help="Traces of `finetune simulate`.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for adapter.gguf, train.json.")],
+    model: Annotated[
+        str, typer.Option(help="Base model: registry name or GGUF path.")
+    ] = "smollm2-135m",
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 20,
+    batch: Annotated[int, typer.Option(min=1, help="Conversations per step.")] = 1,
+    rank: Annotated[int, typer.Option(min=1, help="LoRA rank r.")] = 8,
+    alpha: Annotated[float, typer.Option(help="LoRA alpha (updates scaled by alpha/r).")] = 16.0,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, help="Leave out conversations longer than this (tokens).")
+    ] = 1024,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the order and the LoRA init.")] = 0,
+) -> None:
+    """Train a LoRA adapter on simulated traces (loss on the model's own tokens only) and
+    write it as a llama.cpp adapter, OUT/adapter.gguf; prints seconds and memory per step.
+    Needs `pip install 'interlace[finetune]'`.
+
+    Serve it with `--llm local:MODEL+OUT/adapter.gguf`.
+    """
+    from interlace.finetune._train import TrainConfig, summarize, train
+
+    config = TrainConfig(
+        model=model,
+        steps=steps,
+        batch=batch,
+        rank=rank,
+        alpha=alpha,
+        lr=lr,
+        max_tokens=max_tokens,
+        threads=threads,
+        seed=seed,
+    )
+    try:
+        report = train(traces, out, config, log=typer.echo)
+    except InterlaceError as exc:
+        raise fail(exc) from exc
+    figures = summarize(report.steps)
+    typer.echo(
+        f"{figures['seconds_per_step']:.2f} s/step, peak {figures['peak_rss_gib']:.2f} GiB, "
+        f"loss {figures['first_loss']:.3f} -> {figures['last_loss']:.3f}"
+    )

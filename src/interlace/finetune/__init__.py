@@ -4,6 +4,7 @@ Importing this package never imports torch or transformers; :func:`train` import
 called (``pip install 'interlace[finetune]'``).
 """
 
+from interlace.finetune._adapter import TARGETS, write_adapter
 from interlace.finetune._simulate import (
     LATENCY_RANGE,
     POLICIES,
@@ -15,15 +16,23 @@ from interlace.finetune._simulate import (
     pieces,
     simulate,
 )
+from interlace.finetune._train import StepLog, TrainConfig, TrainReport, encode, train
 
 __all__ = [
     "LATENCY_RANGE",
     "POLICIES",
+    "TARGETS",
     "TOKEN_TIME_RANGE",
     "CallTiming",
     "Segment",
     "SimCall",
     "SimTrace",
+    "StepLog",
+    "TrainConfig",
+    "TrainReport",
+    "encode",
     "pieces",
     "simulate",
+    "train",
+    "write_adapter",
 ]
