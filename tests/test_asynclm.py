@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
+from interlace._errors import UsageError
 from interlace.agents._asynclm import AsyncLM
 from interlace.agents._sync import SyncCalling
 from interlace.testing import ScriptedLLM
@@ -26,12 +27,13 @@ def anyio_backend() -> str:
 class Slow:
     name = "slow"
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = 0.2) -> None:
         self.started: list[float] = []
+        self.seconds = seconds
 
     async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         self.started.append(anyio.current_time())
-        await anyio.sleep(0.2)
+        await anyio.sleep(self.seconds)
         return {"x": kwargs["x"]}
 
 
@@ -41,14 +43,14 @@ def _llm() -> ScriptedLLM:
 
 @pytest.mark.anyio
 async def test_async_overlaps_calls_and_records_them() -> None:
-    tool = Slow()
+    tool = Slow(3.0)  # far longer than writing the second call, even on a loaded machine
     result = await AsyncLM(_llm(), [tool]).run("q")
     assert result.method == "async-naive"
     assert [c["arguments"] for c in result.details["calls"]] == [{"x": 1}, {"x": 2}]
     first, second = sorted(
         (s for s in result.trace.spans if s.kind == "tool"), key=lambda s: s.start
     )
-    assert second.start < first.end  # the two 0.2 s calls overlap each other (and decoding)
+    assert second.start < first.end  # the two calls overlap each other (and decoding)
     assert "[INTR] c1 [HEAD]" in result.details["text"]
     assert {s.kind for s in result.trace.spans} >= {"tool", "interrupt", "llm"}
 
@@ -144,7 +146,7 @@ async def test_repeats_allowed_run_every_call() -> None:
     result = await AsyncLM(ScriptedLLM(_looping, tpot=0.0), [tool], repeats="allow").run("q")
     assert [c["arguments"]["x"] for c in result.details["calls"]] == [1, "1", 1, 3]
     assert len(tool.started) == 4 and result.details["finish"] == "stop"
-    with pytest.raises(ValueError, match="repeats"):
+    with pytest.raises(UsageError, match="repeats"):
         await AsyncLM(ScriptedLLM(_looping), [tool], repeats="never").run("q")  # type: ignore[arg-type]
 
 

@@ -13,12 +13,10 @@ from interlace.cml import (
     BlockError,
     CallEvent,
     InterruptManager,
-    KVPolicy,
     TextEvent,
     TokenMask,
     TokenMonitor,
     TrapEvent,
-    choose_kv_policy,
     format_call,
     latency_model,
     parse_call,
@@ -132,14 +130,6 @@ async def test_interrupt_manager_wakes_waiter() -> None:
     assert "[INTR] a [HEAD] 1 [END]" in text and "..." in text and manager.pending == 0
 
 
-def test_truncate_and_kv_policy() -> None:
-    assert truncate("abc", None) == "abc"
-    assert len(truncate("x" * 400, 10)) <= 40
-    assert choose_kv_policy(0.1, 1.0, 2.0) is KVPolicy.KEEP
-    assert choose_kv_policy(5.0, 1.0, 2.0) is KVPolicy.RECOMPUTE
-    assert choose_kv_policy(5.0, 3.0, 2.0) is KVPolicy.SWAP
-
-
 def test_latency_model() -> None:
     model = latency_model([1.0, 1.0, 1.0], [3.0, 2.0, 1.0]).as_dict()
     assert model == {"sync": 9.0, "sync_parallel": 6.0, "async": 4.0}
@@ -153,3 +143,20 @@ def test_call_bodies_accept_json_literals_and_number_arithmetic_only() -> None:
     for bad in ("f(a=x)", "f(a=10**1000)", "f(a=true+1)", "f(a=open(1))", "f(a=1e13*1e13)"):
         with pytest.raises(CMLError):
             parse_call_body(bad)
+
+
+def test_truncate() -> None:
+    assert truncate("abc", None) == "abc"
+    assert len(truncate("x" * 400, 10)) <= 40
+
+
+def test_latency_bound_of_futures_on_a_chain() -> None:
+    # c1 -> c2 -> c3 (each needs the previous result), 1 s to write each, 2 s to run each.
+    gen, exe, deps = [1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [(), (0,), (1,)]
+    model = latency_model(gen, exe, deps=deps).as_dict()
+    assert model["sync"] == 9.0
+    assert model["async"] == 9.0  # without futures each dependent call is written after its input
+    assert model["async_futures"] == 7.0  # written while c1 runs: 1 + 2 + 2 + 2
+    assert model["async"] - model["async_futures"] <= sum(gen[1:])  # the bound
+    independent = latency_model([1.0, 1.0, 1.0], [3.0, 2.0, 1.0], deps=[(), (), ()]).as_dict()
+    assert independent["async_futures"] == independent["async"] == 4.0

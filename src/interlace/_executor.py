@@ -23,7 +23,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "invoke_tool",
     "resolve_arguments",
     "run_plan",
+    "run_task",
 ]
 
 #: Hook for a tool: attrs it adds to the span of the plan task it runs for (remote tools record
@@ -220,7 +221,7 @@ class _Run:
 
     def __init__(
         self,
-        tools: Mapping[str, Tool],
+        tools: Mapping[str, Invocable],
         limits: ExecutionLimits,
         trace: Trace | None,
         task_group: anyio.abc.TaskGroup,
@@ -231,6 +232,7 @@ class _Run:
         self.task_group = task_group
         self.scheduler = Scheduler()
         self.on_finish: Callable[[Task, Outcome], None] | None = None
+        self.on_outcome: Callable[[TaskRecord], None] | None = None
         self.queue: deque[Task] = deque()  # ready, waiting for a concurrency slot
         self.active = 0  # tool calls started and not finished (<= limits.max_concurrency)
         self.values: dict[TaskId, Any] = {}
@@ -245,6 +247,7 @@ class _Run:
         async for event in events:
             self.handle(event)
             self.dispatch()
+            self.announce()
         self.close()
 
     def handle(self, event: PlanEvent) -> None:
@@ -287,8 +290,26 @@ class _Run:
     def close(self) -> None:
         self.scheduler.close()
         self.dispatch()
+        self.announce()
         if self.scheduler.done:
             self.finished.set()
+
+    def announce(self) -> None:
+        """Report every outcome decided since the last call to ``on_outcome`` (in order)."""
+        finished = self.scheduler.take_finished()
+        if self.on_outcome is not None:
+            for task_id in finished:
+                self.on_outcome(self.record(task_id))
+
+    def record(self, task_id: TaskId) -> TaskRecord:
+        dispatched, start, end = self.times.get(task_id, (None, None, None))
+        return TaskRecord(
+            task=self.scheduler.tasks.get(task_id),
+            outcome=self.scheduler.outcomes[task_id],
+            dispatched=dispatched,
+            start=start,
+            end=end,
+        )
 
     def dispatch(self) -> None:
         """Queue newly ready tasks and start as many as the concurrency limit allows."""
@@ -346,26 +367,20 @@ class _Run:
             # Positional on purpose: this runs once per task, and keywords cost a third more.
             attrs = {"outcome": _OUTCOME_NAMES[type(outcome)], "dispatched": times[0]}
             attrs.update(call_span_attrs.get() or ())
+            if task.call_id is not None:  # a CML call: the id the model wrote
+                attrs["call_id"] = task.call_id
+                attrs["ok"] = isinstance(outcome, Succeeded)
             deps = tuple(sorted(task.deps)) if task.deps else ()
             self.trace.spans.append(Span("tool", task.tool, times[1], end, task.id, deps, attrs))
         if self.on_finish is not None:
             self.on_finish(task, self.scheduler.outcomes[task.id])
         self.dispatch()
+        self.announce()
         if self.scheduler.done:
             self.finished.set()
 
     def report(self, cancelled: bool) -> ExecutionReport:
-        scheduler = self.scheduler
-        records: dict[TaskId, TaskRecord] = {}
-        for task_id in sorted(scheduler.outcomes):
-            dispatched, start, end = self.times.get(task_id, (None, None, None))
-            records[task_id] = TaskRecord(
-                task=scheduler.tasks.get(task_id),
-                outcome=scheduler.outcomes[task_id],
-                dispatched=dispatched,
-                start=start,
-                end=end,
-            )
+        records = {task_id: self.record(task_id) for task_id in sorted(self.scheduler.outcomes)}
         return ExecutionReport(
             records=records,
             line_errors=tuple(self.line_errors),
@@ -378,12 +393,13 @@ class _Run:
 
 async def run_plan(
     events: AsyncIterable[PlanEvent],
-    tools: Mapping[str, Tool],
+    tools: Mapping[str, Invocable],
     *,
     limits: ExecutionLimits = ExecutionLimits(),
     trace: Trace | None = None,
     cancel: anyio.Event | None = None,
     on_finish: Callable[[Task, Outcome], None] | None = None,
+    on_outcome: Callable[[TaskRecord], None] | None = None,
 ) -> ExecutionReport:
     """Run a streamed plan: start each task as soon as its dependencies succeeded.
 
@@ -391,13 +407,20 @@ async def run_plan(
         events: the planner's events (e.g. from :class:`~interlace._planner.PlanParser`),
             consumed concurrently with the running tools. The plan is complete at ``join()``,
             ``<END_OF_PLAN>`` or the end of the stream, whichever comes first.
-        tools: the tools by name.
+        tools: the tools by name: :class:`~interlace.Tool` objects (arguments checked against
+            the signature before the task runs) or any :class:`~interlace._tools.Invocable`.
         limits: concurrency, default per-call timeout (seconds) and run deadline.
-        trace: if given, one ``Span(kind="tool")`` is added per task whose tool call started.
+        trace: if given, one ``Span(kind="tool")`` is added per task whose tool call started
+            (a CML call's span also has ``attrs["call_id"]`` and ``attrs["ok"]``).
         cancel: setting this event cancels the run; the report is still returned.
         on_finish: called on the event loop, in completion order, each time a started tool
             call ends, with its task id and outcome (LLMCompiler prefills the joiner's
             context with it). It must not block; an exception it raises is not caught.
+        on_outcome: called on the event loop with the :class:`TaskRecord` of every task the
+            moment its outcome is decided -- started or not: a skipped dependent, a line that
+            did not parse, an unknown tool -- in the order outcomes are decided (the final
+            cancellation of a cancelled run is not reported). CML renders its interrupts
+            from these. It must not block; an exception it raises is not caught.
 
     Returns:
         One record per task, in id order, plus the plan's parse errors. run_plan returns once
@@ -414,6 +437,7 @@ async def run_plan(
         async with anyio.create_task_group() as task_group:
             run = _Run(tools, limits, trace, task_group)
             run.on_finish = on_finish
+            run.on_outcome = on_outcome
             if cancel is not None:
                 task_group.start_soon(_cancel_on, cancel, run_scope)
             try:
@@ -429,6 +453,40 @@ async def run_plan(
     if cancelled:
         run.scheduler.cancel()
     return run.report(cancelled)
+
+
+async def run_task(
+    task: Task,
+    tools: Mapping[str, Invocable],
+    *,
+    limits: ExecutionLimits = ExecutionLimits(),
+    trace: Trace | None = None,
+) -> TaskRecord:
+    """Run one task (a ReAct action) on the same scheduler and executor path as a plan.
+
+    Args:
+        task: a task without dependencies.
+        tools: the tools by name (see :func:`run_plan`).
+        limits: its timeout (``limits.default_timeout``, unless the tool sets one).
+        trace: if given, the call's ``Span(kind="tool")`` is added (``task_id`` = ``task.id``).
+
+    Returns:
+        Its record: ``Succeeded``, or ``Failed`` for an unknown tool, bad arguments, a raise or
+        a timeout (never raises on the tool's behalf).
+
+    Raises:
+        UsageError: the task has dependencies (a lone task has nothing to depend on).
+    """
+    if task.deps:
+        raise UsageError(
+            f"run_task({task.title}): a lone task cannot reference {sorted(task.deps)}"
+        )
+
+    async def one() -> AsyncIterator[PlanEvent]:
+        yield TaskParsed(task=task)
+
+    report = await run_plan(one(), tools, limits=limits, trace=trace)
+    return report.records[task.id]
 
 
 async def _cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:

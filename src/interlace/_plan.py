@@ -415,7 +415,7 @@ def bind_task(task: Task, tools: Mapping[str, Invocable]) -> Task:
     found = find_tool(tools, task.tool)
     if found is None:
         if task.call_id is not None:  # the CML prompt lists the functions; keep the reply short
-            raise UnknownToolError(f"{task.title}: unknown function {task.tool!r}")
+            raise UnknownToolError(f"unknown function {task.tool!r} ({task.title})")
         raise UnknownToolError(
             f"{task.title} calls unknown tool {task.tool!r}; known tools: {sorted(tools)}"
         )

@@ -97,6 +97,7 @@ class Scheduler:
         self._ready: dict[TaskId, Task] = {}
         self._running: set[TaskId] = set()
         self._closed = False
+        self._finished: list[TaskId] = []  # ids that got an outcome since take_finished()
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -189,11 +190,18 @@ class Scheduler:
         ids = sorted({*self._unmet, *self._ready, *self._running})
         for task_id in ids:
             self._outcomes[task_id] = Cancelled()
+        self._finished.extend(ids)
         self._unmet.clear()
         self._ready.clear()
         self._running.clear()
         self._dependents.clear()
         return ids
+
+    def take_finished(self) -> list[TaskId]:
+        """The ids that got their outcome since the last call, in the order they got it (a
+        task skipped because a dependency failed comes right after that dependency)."""
+        finished, self._finished = self._finished, []
+        return finished
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -232,6 +240,7 @@ class Scheduler:
 
     def _finish(self, task_id: TaskId, outcome: Outcome) -> None:
         self._outcomes[task_id] = outcome
+        self._finished.append(task_id)
         self._running.discard(task_id)
         self._ready.pop(task_id, None)
         self._unmet.pop(task_id, None)
@@ -265,6 +274,7 @@ class Scheduler:
             current, outcome = stack.pop()
             self._unmet.pop(current, None)
             self._outcomes[current] = outcome
+            self._finished.append(current)
             for waiting in self._dependents.pop(current, ()):
                 if waiting in self._unmet:
                     reason = f"dependency ${current} {describe(outcome)}"

@@ -13,8 +13,11 @@ results come back as ``[INTR] id [HEAD] value [END]`` interrupts at the next saf
   ``continue_final_message``, Anthropic-style prefill) resume mid-reply; OpenAI's chat API starts
   a new reply instead, which still works but repeats more prompt tokens.
 
-The baselines (:mod:`interlace.agents._sync`) reuse this class with another policy, so the prompt,
-tools, model and measurements are identical across methods.
+The baselines are this same class with another calling policy (``policy="sync"`` /
+``"sync-parallel"``; :func:`interlace.agents._sync.SyncCalling` builds them), so the prompt,
+tools, model and measurements are identical across methods. With ``futures=True`` a call may
+take an earlier call's result (``[CALL] c2 [HEAD] f(x=$c1) [END]``): the scheduler dispatches
+it when ``c1`` succeeds (where LLMCompiler's DAG meets AsyncLM's decoding).
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ import contextlib
 import functools
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 
 from interlace._clock import now
+from interlace._errors import UsageError
+from interlace._plan import iter_refs
 from interlace.agents._result import RunResult
 from interlace.cml._interrupts import InterruptManager
 from interlace.cml._latency import latency_model
 from interlace.cml._monitor import TokenMask
 from interlace.cml._runtime import (
+    CMLEngine,
     CMLLoop,
     Decoder,
     EngineDecoder,
@@ -42,6 +48,7 @@ from interlace.cml._runtime import (
     RepeatPolicy,
     ReprefillDecoder,
     StreamDecoder,
+    written_futures,
 )
 from interlace.llm._base import LLM, GenerationConfig, Message, TokenLevel, Usage
 from interlace.trace._spans import Trace
@@ -64,6 +71,12 @@ _HOW = {
     "call that is needed; write [TRAP][END] when you need results before going on.",
 }
 
+_FUTURES = (
+    " A call may use the result of an earlier call before it has come back: write $id as the "
+    "argument, e.g. [CALL] c2 [HEAD] get_weather(city=$c1) [END]; it runs as soon as c1 is done, "
+    "so do not wait for c1 to write it."
+)
+
 _EXAMPLE = """\
 Example. Request: weather in Oslo and in Lima.
 [CALL] c1 [HEAD] get_weather(city="Oslo") [END]
@@ -71,35 +84,61 @@ Example. Request: weather in Oslo and in Lima.
 [TRAP][END]
 """
 
+_FUTURES_EXAMPLE = """\
+Example. Request: weather in the capital of Peru.
+[CALL] c1 [HEAD] get_capital(country="Peru") [END]
+[CALL] c2 [HEAD] get_weather(city=$c1) [END]
+[TRAP][END]
+"""
 
-def render_system_prompt(functions: str, *, policy: Policy, examples: str | None = None) -> str:
+
+def render_system_prompt(
+    functions: str, *, policy: Policy, examples: str | None = None, futures: bool = False
+) -> str:
     """The system prompt for a CML agent.
 
     Args:
         functions: the function list, as the benchmark or the tools render it.
         policy: selects the one sentence that differs: background (async) or blocking calls.
-        examples: worked examples (default: a two-call example).
+        examples: worked examples (default: a two-call example, plus a dependent one with
+            futures).
+        futures: tell the model it may pass ``$id`` (an earlier call's result) as an argument.
     """
-    how = _HOW["async" if policy == "async" else "sync"]
-    example = _EXAMPLE if examples is None else examples
-    return _SYSTEM.format(how=how, examples=example, functions=functions)
+    how = _HOW["async" if policy == "async" else "sync"] + (_FUTURES if futures else "")
+    if examples is None:
+        examples = _EXAMPLE + (_FUTURES_EXAMPLE if futures else "")
+    return _SYSTEM.format(how=how, examples=examples, functions=functions)
+
+
+@runtime_checkable
+class RenderedTool(Protocol):
+    """A tool that renders its own prompt line (``Tool``, BFCL functions): declared, so the
+    prompt is built without probing attributes."""
+
+    def render(self) -> str:
+        """``name(arg: type, ...) - description``."""
+        ...
 
 
 def _render_tools(tools: Mapping[str, Invocable]) -> str:
-    lines = []
-    for tool in tools.values():
-        render = getattr(tool, "render", None)
-        lines.append(render() if callable(render) else tool.name)
-    return "\n".join(lines)
+    return "\n".join(t.render() if isinstance(t, RenderedTool) else t.name for t in tools.values())
 
 
 class AsyncLM:
-    """An agent that calls functions asynchronously with CML (see module docstring).
+    """The CML agent: calls written in CML, run with a calling policy (see module docstring).
+
+    One class for AsyncLM and its baselines: ``policy="async"`` (default) overlaps calls with
+    decoding; ``"sync"`` and ``"sync-parallel"`` (:func:`~interlace.agents._sync.SyncCalling`)
+    block. Prompt, tools, model and measurements are the same for every policy.
 
     Args:
-        llm: the model. Method ``"async"`` needs a local model (``llm.exclusive()``); without one
-            the agent falls back to the stream engine and reports ``"async-naive"``.
+        llm: the model. Method ``"async"`` needs a local model (a
+            :class:`~interlace.llm.TokenLevel` backend); without one the agent falls back to
+            the stream engine and reports ``"async-naive"``.
         tools: the tools (anything with ``name`` and ``async invoke(args, kwargs)``).
+        policy: ``"async"``, ``"sync"`` or ``"sync-parallel"``.
+        futures: a call may take an earlier call's result (``f(x=$c1)``), dispatched by the
+            scheduler when ``c1`` succeeds; the prompt says so (method name ``+ "-futures"``).
         functions: function list text for the prompt (default: each tool's ``render()``).
         naive: force the stream engine (``"async-naive"``) even on a local model.
         max_tokens: generated-token budget of one run.
@@ -111,13 +150,13 @@ class AsyncLM:
             generation (small models loop that way); ``"allow"``: run repeats like any call.
     """
 
-    policy: Policy = "async"
-
     def __init__(
         self,
         llm: LLM,
         tools: Sequence[Invocable],
         *,
+        policy: Policy = "async",
+        futures: bool = False,
         functions: str | None = None,
         naive: bool = False,
         max_tokens: int = 384,
@@ -127,6 +166,10 @@ class AsyncLM:
         constrained: bool = True,
         repeats: RepeatPolicy = "end",
     ) -> None:
+        if policy not in ("async", "sync", "sync-parallel"):
+            raise UsageError(f"AsyncLM(policy={policy!r}): use 'async', 'sync' or 'sync-parallel'")
+        self.policy: Policy = policy
+        self.futures = futures
         self.llm = llm
         self.tools: dict[str, Invocable] = {t.name: t for t in tools}
         self.functions = functions if functions is not None else _render_tools(self.tools)
@@ -144,11 +187,15 @@ class AsyncLM:
         self._early_user: list[str] = []
 
     def _method_name(self) -> str:
-        return "async-naive" if self.naive else "async"
+        naive = "async-naive" if self.naive else "async"
+        base = naive if self.policy == "async" else self.policy
+        return base + ("-futures" if self.futures else "")
 
     def messages(self, question: str) -> list[Message]:
         """The prompt messages for ``question``."""
-        system = render_system_prompt(self.functions, policy=self.policy, examples=self.examples)
+        system = render_system_prompt(
+            self.functions, policy=self.policy, examples=self.examples, futures=self.futures
+        )
         return [Message(role="system", content=system), Message(role="user", content=question)]
 
     def interrupt(self, text: str) -> None:
@@ -176,6 +223,7 @@ class AsyncLM:
                 max_tokens=self.max_tokens,
                 timeout=self.timeout,
                 repeats=self.repeats,
+                futures=self.futures,
             )
             self._loop = loop
             for text in self._early_user:
@@ -239,7 +287,7 @@ class AsyncLM:
                         prompt_tokens=len(tokens) + _extra_prompt(decoder),
                         completion_tokens=decoder.generated,
                     ),
-                    1 + getattr(decoder, "injections", 0),
+                    1 + decoder.injections,
                     0.0,
                 ),
             )
@@ -264,6 +312,18 @@ class AsyncLM:
             _MASKS[key] = mask
         return mask
 
+    def _deps(self, loop: LoopResult) -> list[list[int]] | None:
+        """For each call, the indices of the calls its futures name (``None`` without futures)."""
+        if not self.futures:
+            return None
+        index = {r.call.task_id: i for i, r in enumerate(loop.records)}
+        refs = [[*iter_refs(list(r.call.args)), *iter_refs(list(r.call.kwargs.values()))]
+                for r in loop.records]  # fmt: skip
+        return [
+            sorted({index[f.task_id] for f in found if index.get(f.task_id, i) < i})
+            for i, found in enumerate(refs)
+        ]
+
     def _result(
         self,
         question: str,
@@ -275,20 +335,25 @@ class AsyncLM:
         llm_calls: int,
         cost: float,
     ) -> RunResult:
+        names = {r.call.task_id: r.call.id for r in loop.records}
         calls = [
             {
                 "id": r.call.id,
                 "name": r.call.name,
-                "arguments": dict(r.call.kwargs),
-                "args": list(r.call.args),
+                "arguments": written_futures(r.kwargs, names),
+                "args": written_futures(list(r.args), names),
                 "ok": r.ok,
+                "ran": r.start is not None,
                 "gen_s": r.gen_end - r.gen_start,
                 "exec_s": (r.end - r.start) if r.start is not None and r.end is not None else None,
             }
             for r in loop.records
         ]
         gen = [r.gen_end - r.gen_start for r in loop.records]
-        exe = [(r.end or 0.0) - (r.start or 0.0) for r in loop.records]
+        exe = [
+            (r.end - r.start) if r.start is not None and r.end is not None else 0.0
+            for r in loop.records
+        ]
         decode = (
             loop.last_token - loop.first_token
             if loop.first_token is not None and loop.last_token is not None
@@ -301,7 +366,7 @@ class AsyncLM:
             "finish": loop.finish,
             "repeats": [c.text.strip() for c in loop.repeats],
             "decode_latency": decode,
-            "latency_model": latency_model(gen, exe).as_dict(),
+            "latency_model": latency_model(gen, exe, deps=self._deps(loop)).as_dict(),
             "mask_build_s": self.mask_build_s,
         }
         return RunResult(
@@ -320,19 +385,15 @@ class AsyncLM:
         )
 
 
-async def _prefill(engine: Any, messages: Sequence[Message]) -> tuple[list[int], int]:
-    """Prefill the chat prompt of ``messages``; its tokens and how many came from the cache."""
+async def _prefill(engine: CMLEngine, messages: Sequence[Message]) -> tuple[list[int], int]:
+    """Prefill the chat prompt of ``messages``; its tokens and how many came from the cache
+    (the engine reuses a cached common prefix and pins the fixed one: the KV policy of
+    ``llm/_engine.py``)."""
     prompt = engine.chat_prefix(messages)
-    tokens: list[int] = engine.tokenize(prompt, add_bos=True, special=True)
-    if hasattr(engine, "prefill"):  # reuses a cached common prefix (system prompt)
-        fixed: int = engine.fixed_prefix(messages, tokens)  # pinned: the KV policy of _engine
-        reused: int = await anyio.to_thread.run_sync(
-            functools.partial(engine.prefill, tokens, fixed=fixed)
-        )
-        return tokens, reused
-    await anyio.to_thread.run_sync(engine.truncate, 0)
-    await anyio.to_thread.run_sync(engine.eval, tokens)
-    return tokens, 0
+    tokens = engine.tokenize(prompt, add_bos=True, special=True)
+    fixed = engine.fixed_prefix(messages, tokens)
+    reused = await anyio.to_thread.run_sync(functools.partial(engine.prefill, tokens, fixed=fixed))
+    return tokens, reused
 
 
 def _stream_usage(stream: StreamDecoder) -> Usage:

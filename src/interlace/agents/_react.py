@@ -18,8 +18,11 @@ from typing import Any
 
 from interlace._calls import call_key, parse_arguments
 from interlace._errors import CallSyntaxError, UsageError
+from interlace._executor import ExecutionLimits, run_task
 from interlace._grammars import joiner_grammar, react_grammar
-from interlace._tools import Tool, find_tool
+from interlace._plan import Task, TaskId
+from interlace._scheduler import Failed, Succeeded, describe
+from interlace._tools import Tool, find_tool, safe_str
 from interlace.agents._common import RunMeter, clip, prefill_fixed_prompt, with_stop
 from interlace.agents._observe import fit_observation
 from interlace.agents._parse import (
@@ -202,21 +205,21 @@ class ReAct:
         step: int,
         meter: RunMeter,
     ) -> str:
+        """Run the action as a task on the plan scheduler and executor (one span, typed
+        outcome; the tool's own timeout wins over ``tool_timeout``)."""
         meter.tool_calls += 1
-        timeout = tool.timeout if tool.timeout is not None else self.tool_timeout
-        from interlace._executor import invoke_tool  # the one invocation path (any exception)
-        from interlace._scheduler import Failed
-        from interlace._tools import safe_str
-
-        with meter.trace.span("tool", tool.name, task_id=step) as attrs:
-            outcome = await invoke_tool(tool, args, kwargs, timeout=timeout)
-            if isinstance(outcome, Failed):
-                error = outcome.error
-                attrs["outcome"] = "failed"
-                meter.errors.append(f"step {step}: {tool.name} failed: {safe_str(error)}")
-                return f"Error: {type(error).__name__}: {safe_str(error)}"
-            attrs["outcome"] = "succeeded"
-        return clip(safe_str(outcome.value))
+        task = Task(id=TaskId(step), tool=tool.name, args=args, kwargs=kwargs)
+        limits = ExecutionLimits(default_timeout=self.tool_timeout)
+        done = await run_task(task, self.tools, limits=limits, trace=meter.trace)
+        outcome = done.outcome
+        if isinstance(outcome, Succeeded):
+            return clip(safe_str(outcome.value))
+        if isinstance(outcome, Failed):
+            error = outcome.error
+            meter.errors.append(f"step {step}: {tool.name} failed: {safe_str(error)}")
+            return f"Error: {type(error).__name__}: {safe_str(error)}"
+        meter.errors.append(f"step {step}: {tool.name} {describe(outcome)}")
+        return f"Error: the call {describe(outcome)}"
 
     async def _force_finish(
         self, meter: RunMeter, messages: list[Message], steps: list[dict[str, str]], reason: str

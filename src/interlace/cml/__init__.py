@@ -15,7 +15,7 @@ from interlace.cml._grammar import (
     parse_call_body,
     truncate,
 )
-from interlace.cml._interrupts import CallResult, InterruptManager, KVPolicy, choose_kv_policy
+from interlace.cml._interrupts import CallResult, InterruptManager
 from interlace.cml._latency import LatencyModel, latency_model
 from interlace.cml._monitor import (
     BlockError,
@@ -49,7 +49,6 @@ __all__ = [
     "CallResult",
     "EngineDecoder",
     "InterruptManager",
-    "KVPolicy",
     "LatencyModel",
     "LoopResult",
     "MonitorEvent",
@@ -59,7 +58,6 @@ __all__ = [
     "TokenMask",
     "TokenMonitor",
     "TrapEvent",
-    "choose_kv_policy",
     "format_call",
     "format_interrupt",
     "latency_model",

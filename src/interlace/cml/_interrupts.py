@@ -1,4 +1,4 @@
-"""The interrupt manager, and the KV-cache policy while a trap waits.
+"""The interrupt manager.
 
 AsyncLM (arXiv 2412.07017, Section 3.3): finished calls are queued; at the next decode step that
 is outside a critical section (no ``[CALL]`` block open, no marker half written) the runtime
@@ -9,7 +9,6 @@ and timeouts arrive the same way, as values that say what went wrong. A trap wai
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,31 +93,3 @@ class InterruptManager:
             for r in results
         ]
         return "\n" + "\n".join(blocks) + "\n"
-
-
-class KVPolicy(enum.Enum):
-    """What happens to a run's KV cache while a trap waits.
-
-    ``KEEP`` (what interlace does on the local engine): the cache stays resident; resuming costs
-    nothing. ``RECOMPUTE``: drop it and prefill again on resume. ``SWAP``: copy it to host memory
-    and back. The last two only pay off when other requests need the memory during long waits; the
-    in-process engine serves one run at a time, so it always keeps.
-    """
-
-    KEEP = "keep"
-    RECOMPUTE = "recompute"
-    SWAP = "swap"
-
-
-def choose_kv_policy(expected_wait: float, recompute_cost: float, swap_cost: float) -> KVPolicy:
-    """The paper's rule (Section 3.3): keep the cache unless the expected wait exceeds both the
-    recompute and the swap cost; then take the cheaper of the two.
-
-    Args:
-        expected_wait: seconds the trap is expected to wait.
-        recompute_cost: seconds to prefill the context again.
-        swap_cost: seconds to swap the cache out and back in.
-    """
-    if expected_wait > recompute_cost and expected_wait > swap_cost:
-        return KVPolicy.RECOMPUTE if recompute_cost <= swap_cost else KVPolicy.SWAP
-    return KVPolicy.KEEP

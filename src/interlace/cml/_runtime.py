@@ -32,20 +32,22 @@ interrupt and starts a new one with the text so far as a partial assistant messa
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator, Mapping, Sequence
+import contextlib
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import anyio
-import anyio.abc
 
 from interlace._calls import call_key
 from interlace._clock import now
-from interlace._errors import UnknownToolError
-from interlace._executor import invoke_tool
-from interlace._scheduler import Failed, Succeeded
+from interlace._errors import UsageError
+from interlace._executor import ExecutionLimits, TaskRecord, resolve_arguments, run_plan
+from interlace._plan import Ref, Task, TaskId, Template
+from interlace._planner import PlanEvent, TaskParsed
+from interlace._scheduler import Cancelled, Failed, Skipped, Succeeded
 from interlace._tools import Invocable as Invocable  # re-exported: agents import it here
-from interlace._tools import find_tool
 from interlace.cml._grammar import CALL, END, HEAD, Call, is_call_id, render_error, render_value
 from interlace.cml._interrupts import CallResult, InterruptManager
 from interlace.cml._monitor import (
@@ -89,6 +91,40 @@ class Decoder(Protocol):
         ...
 
 
+class CMLEngine(Protocol):
+    """What CML decoding needs from a token-level engine (``TokenEngine`` of the embedded
+    backend, the CML replay's engine): the capability declared, never probed with ``hasattr``.
+    Methods block; call them in a worker thread."""
+
+    @property
+    def eos_token(self) -> int: ...
+
+    @property
+    def tokens(self) -> tuple[int, ...]: ...
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]: ...
+
+    def token_bytes(self, token: int) -> bytes: ...
+
+    def eval(self, tokens: Sequence[int]) -> None: ...
+
+    def logits(self) -> Any: ...
+
+    def sample(
+        self, *, temperature: float = 0.0, forbidden: Collection[int] = (), seed: int | None = 0
+    ) -> int: ...
+
+    def is_eog(self, token: int) -> bool: ...
+
+    def truncate(self, n: int) -> None: ...
+
+    def chat_prefix(self, messages: Sequence[Message], *, open_end: bool = False) -> str: ...
+
+    def fixed_prefix(self, messages: Sequence[Message], prompt: Sequence[int]) -> int: ...
+
+    def prefill(self, tokens: Sequence[int], *, fixed: int = 0) -> int: ...
+
+
 class EngineDecoder:
     """Token-by-token decoding on a local ``TokenEngine`` (KV cache kept, no re-prefill).
 
@@ -98,19 +134,22 @@ class EngineDecoder:
         temperature: sampling temperature (0.0 greedy).
     """
 
-    def __init__(self, engine: Any, mask: TokenMask | None, *, temperature: float = 0.0) -> None:
+    def __init__(
+        self, engine: CMLEngine, mask: TokenMask | None, *, temperature: float = 0.0
+    ) -> None:
         self.engine = engine
         self.mask = mask
         self.temperature = temperature
         self.generated = 0
         self.injected_tokens = 0
+        self.injections = 0  # requests restarted by interrupts (0 here: appended to the cache)
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     async def step(self, monitor: TokenMonitor) -> str | None:
         forbidden = self.mask.forbidden(monitor) if self.mask is not None else frozenset()
         engine = self.engine
 
-        is_end = getattr(engine, "is_eog", lambda t: t == engine.eos_token)
+        is_end = engine.is_eog
 
         def _one() -> int:
             token: int = engine.sample(temperature=self.temperature, forbidden=forbidden)
@@ -144,10 +183,11 @@ class ReprefillDecoder(EngineDecoder):
         injections: interrupts injected, i.e. requests restarted.
     """
 
-    def __init__(self, engine: Any, mask: TokenMask | None, *, temperature: float = 0.0) -> None:
+    def __init__(
+        self, engine: CMLEngine, mask: TokenMask | None, *, temperature: float = 0.0
+    ) -> None:
         super().__init__(engine, mask, temperature=temperature)
         self.reprefilled = 0
-        self.injections = 0
 
     async def inject(self, text: str) -> None:
         engine = self.engine
@@ -225,9 +265,8 @@ class StreamDecoder:
 
     async def _close(self) -> None:
         stream, self._stream = self._stream, None
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if isinstance(stream, AsyncGenerator):  # backends' streams are async generators
+            await stream.aclose()
 
 
 @dataclass(kw_only=True)
@@ -235,9 +274,12 @@ class CallRecord:
     """One call the model made, with its measured times (monotonic seconds).
 
     ``gen_start``..``gen_end`` is the decode time spent writing the call (from the previous call,
-    wait or injection), ``start``..``end`` its execution. ``outcome`` is the typed result once
-    the call ended (``Failed.error`` says why: unknown function, arguments, raised, timed out);
-    ``ok`` and ``value`` (the interrupt text) are derived from it.
+    wait or injection), ``start``..``end`` its execution (``start`` is ``None`` when it never
+    ran: a skipped future, an unknown function). ``outcome`` is the typed result from the
+    scheduler once the call ended (``Failed.error`` says why: unknown function, arguments,
+    raised, timed out; ``Skipped`` names the call it waited for); ``ok`` and ``value`` (the
+    interrupt text) are rendered from it. ``args``/``kwargs`` are the values the tool
+    received (futures resolved), or as written when it never ran.
     """
 
     call: Call
@@ -247,7 +289,9 @@ class CallRecord:
     end: float | None = None
     ok: bool | None = None
     value: str = ""
-    outcome: Succeeded | Failed | None = None
+    outcome: Succeeded | Failed | Skipped | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -268,6 +312,13 @@ class LoopResult:
 class CMLLoop:
     """Run one CML generation with a policy (see module docstring).
 
+    Every call becomes a :class:`~interlace._plan.Task` on the scheduler and executor that run
+    plans (:func:`~interlace._executor.run_plan`, fed as the calls are written): one invocation
+    path (any tool exception is a failed call; sync tools in worker threads, timeout enforced),
+    one ``tool`` span per call, and interrupts rendered from each call's typed outcome. With
+    ``futures=True`` a call may take an earlier call's result (``f(x=$c1)``): the scheduler
+    starts it the moment ``c1`` succeeds and skips it, with a reason, if ``c1`` does not.
+
     Args:
         decoder: where tokens come from.
         tools: callable tools by name.
@@ -279,6 +330,11 @@ class CMLLoop:
             that set no timeout of their own (an ``interlace.Tool``'s ``timeout`` wins).
         repeats: ``"end"`` (default) stops decoding at a repeated call without running it;
             ``"allow"`` runs repeats like any call (see module docstring).
+        futures: accept ``$id`` references to earlier calls (``False``: a reference makes the
+            call malformed, as before futures existed).
+
+    Raises:
+        UsageError: ``repeats`` or ``policy`` is not one of the values above.
     """
 
     def __init__(
@@ -292,9 +348,12 @@ class CMLLoop:
         max_tokens: int = 512,
         timeout: float | None = 30.0,
         repeats: RepeatPolicy = "end",
+        futures: bool = False,
     ) -> None:
         if repeats not in ("end", "allow"):
-            raise ValueError(f"repeats must be 'end' or 'allow', not {repeats!r}")
+            raise UsageError(f"repeats must be 'end' or 'allow', not {repeats!r}")
+        if policy not in ("sync", "sync-parallel", "async"):
+            raise UsageError(f"policy must be 'sync', 'sync-parallel' or 'async', not {policy!r}")
         self.decoder = decoder
         self.tools = tools
         self.policy = policy
@@ -303,15 +362,17 @@ class CMLLoop:
         self.max_tokens = max_tokens
         self.timeout = timeout
         self.repeats = repeats
-        self.monitor = TokenMonitor()
+        self.monitor = TokenMonitor(futures=futures)
         self.result = LoopResult()
         self._outstanding = 0  # dispatched, not yet injected
         self._collected: list[CallRecord] = []
         self._mark = now()  # start of the current decode segment
         self._seg_tokens = 0
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._seen: set[tuple[str, str]] = set()  # (function, arguments) of the calls made
+        self._seen: set[tuple[str, str]] = set()  # repeat keys of the calls made
         self._repeated = False
+        self._by_task: dict[TaskId, CallRecord] = {}
+        self._values: dict[TaskId, Any] = {}  # results of the calls that succeeded
+        self._send, self._receive = anyio.create_memory_object_stream[PlanEvent](math.inf)
 
     async def run(self) -> LoopResult:
         """Decode until the model ends with nothing outstanding, or the token budget runs out.
@@ -322,7 +383,7 @@ class CMLLoop:
         """
         error: Exception | None = None
         async with anyio.create_task_group() as tg:
-            self._tg = tg
+            tg.start_soon(self._run_calls)
             try:
                 await self._decode()
             except Exception as exc:  # re-raised below, once the calls are cancelled
@@ -333,6 +394,13 @@ class CMLLoop:
         if error is not None:
             raise error
         return self.result
+
+    async def _run_calls(self) -> None:
+        """The calls' scheduler and executor: the plan executor, fed as calls are written."""
+        limits = ExecutionLimits(default_timeout=self.timeout)
+        await run_plan(
+            self._receive, self.tools, limits=limits, trace=self.trace, on_outcome=self._ended
+        )
 
     async def _decode(self) -> None:
         while True:
@@ -420,7 +488,13 @@ class CMLLoop:
             return []
         stamp = now()
         previous = self.result.records[-1].gen_end if self.result.records else self._mark
-        record = CallRecord(call=call, gen_start=max(previous, self._mark), gen_end=stamp)
+        record = CallRecord(
+            call=call,
+            gen_start=max(previous, self._mark),
+            gen_end=stamp,
+            args=call.args,
+            kwargs=dict(call.kwargs),
+        )
         self.result.records.append(record)
         if self.policy == "sync-parallel":
             self._collected.append(record)
@@ -429,46 +503,59 @@ class CMLLoop:
         return [self._wait_all] if self.policy == "sync" else []
 
     def _dispatch(self, record: CallRecord) -> None:
-        assert self._tg is not None
-        self._outstanding += 1
-        self._tg.start_soon(self._execute, record)
-
-    async def _execute(self, record: CallRecord) -> None:
-        """Run one call through the executor's invocation path; its outcome becomes the
-        record's fields and one interrupt (any tool exception is a failed call, never a crash)."""
+        """Hand the call to the scheduler as a task (it starts when its futures resolved)."""
         call = record.call
-        record.start = now()
-        found = find_tool(self.tools, call.name)
-        outcome: Succeeded | Failed
-        if found is None:
-            outcome = Failed(error=UnknownToolError(f"unknown function {call.name!r}"))
-        else:
-            outcome = await invoke_tool(found[1], call.args, call.kwargs, timeout=self.timeout)
-        record.outcome = outcome
-        if isinstance(outcome, Succeeded):
-            record.ok, record.value = True, render_value(outcome.value)
-        else:
-            record.ok, record.value = False, render_error(outcome.error)
-        record.end = now()
-        self.trace.add(
-            Span(
-                kind="tool",
-                name=call.name,
-                start=record.start,
-                end=record.end,
-                attrs={"call_id": call.id, "ok": record.ok},
-            )
+        task_id = call.task_id if call.task_id is not None else TaskId(len(self._by_task) + 1)
+        task = Task(
+            id=task_id,
+            tool=call.name,
+            args=call.args,
+            kwargs=call.kwargs,
+            line=call.text,
+            call_id=call.id,
         )
+        self._by_task[task_id] = record
+        self._outstanding += 1
+        self._send.send_nowait(TaskParsed(task=task))
+
+    def _ended(self, done: TaskRecord) -> None:
+        """A call's outcome is decided (``run_plan``'s ``on_outcome``): record it and queue its
+        interrupt, rendered from the typed outcome."""
+        outcome, task = done.outcome, done.task
+        record = self._by_task.get(task.id) if task is not None else None
+        if task is None or record is None or isinstance(outcome, Cancelled):
+            return  # the run is being cancelled: nothing more is injected
+        record.outcome = outcome
+        record.start, record.end = done.start, done.end if done.end is not None else now()
+        if isinstance(outcome, Succeeded):
+            self._values[task.id] = outcome.value
+            record.ok, record.value = True, render_value(outcome.value)
+        elif isinstance(outcome, Failed):
+            record.ok, record.value = False, render_error(outcome.error)
+        else:
+            record.ok, record.value = False, self._render_skip(outcome)
+        if record.start is not None and task.deps:
+            with contextlib.suppress(Exception):  # what the tool received, futures resolved
+                record.args = resolve_arguments(record.call.args, self._values)
+                record.kwargs = resolve_arguments(dict(record.call.kwargs), self._values)
         self.manager.put(
             CallResult(
-                call_id=call.id,
-                name=call.name,
+                call_id=record.call.id,
+                name=record.call.name,
                 value=record.value,
                 ok=bool(record.ok),
-                start=record.start,
+                start=record.start if record.start is not None else record.end,
                 end=record.end,
             )
         )
+
+    def _render_skip(self, skipped: Skipped) -> str:
+        """Interrupt text for a future that never ran, naming the call it waited for."""
+        cause = self._by_task.get(skipped.cause) if skipped.cause is not None else None
+        if cause is None:
+            return f"error: skipped: {skipped.reason}"
+        state = "failed" if isinstance(cause.outcome, Failed) else "did not run"
+        return f"error: skipped: it needs ${cause.call.id}, which {state}"
 
     async def _flush_collected(self) -> None:
         collected, self._collected = self._collected, []
@@ -529,3 +616,21 @@ class CMLLoop:
     def user_message(self, text: str) -> None:
         """Inject a user message while the model generates (at the next safe step)."""
         self.manager.user_message(text)
+
+
+def written_futures(value: Any, names: Mapping[Any, str]) -> Any:
+    """``value`` with every unresolved future written back as the model wrote it: a
+    :class:`~interlace._plan.Ref` as ``"$c1"``, a template as its string with ``${c1}`` (for
+    JSON records of calls that never ran; ``names`` maps task ids to call ids)."""
+    if isinstance(value, Ref):
+        return f"${names.get(value.task_id, value.task_id)}"
+    if isinstance(value, Template):
+        return "".join(
+            p if isinstance(p, str) else f"${{{names.get(p.task_id, p.task_id)}}}"
+            for p in value.parts
+        )
+    if isinstance(value, list | tuple):
+        return [written_futures(v, names) for v in value]
+    if isinstance(value, dict):
+        return {k: written_futures(v, names) for k, v in value.items()}
+    return value

@@ -46,7 +46,7 @@ from interlace.bench.bfcl._tools import (
 )
 from interlace.llm._base import LLM
 
-METHODS = ("sync", "sync-parallel", "async-naive", "async")
+METHODS = ("sync", "sync-parallel", "async-naive", "async", "async-futures")
 
 __all__ = [
     "CATEGORIES",
@@ -84,7 +84,8 @@ class BFCLBenchmark:
 
     Attributes:
         name: ``"bfcl"``.
-        methods: ``("sync", "sync-parallel", "async-naive", "async")``.
+        methods: ``("sync", "sync-parallel", "async-naive", "async", "async-futures")``
+            (``async-futures``: async where a call may take an earlier call's result, ``$c1``).
         categories: categories :meth:`load` reads.
         max_tokens: generated-token budget per run.
     """
@@ -137,6 +138,8 @@ class BFCLBenchmark:
         common: dict[str, Any] = {"functions": functions, "max_tokens": self.max_tokens}
         if method == "async":
             return AsyncLM(base, tools, **common)
+        if method == "async-futures":  # a call may take an earlier call's result ($c1)
+            return AsyncLM(base, tools, futures=True, **common)
         if method == "async-naive":
             return AsyncLM(base, tools, naive=True, **common)
         if method in ("sync", "sync-parallel"):
@@ -177,6 +180,8 @@ def accepted_calls(
     docs = {doc["name"]: doc for entry in entries for doc in backend_docs(root, entry)}
     accepted = []
     for call in calls:
+        if call.get("ran") is False:  # a future skipped because its input failed
+            continue
         found = find_tool(docs, str(call.get("name", "")))
         if found is None:
             continue
