@@ -303,3 +303,85 @@ def test_fit_speed_recovers_a_linear_ttft_and_the_decode_rate() -> None:
     assert flat.ttft == pytest.approx(0.5) and flat.prefill >= 1e6
     with pytest.raises(UsageError):
         fit_speed([])
+
+
+class PrefillingCpuLikeLLM(CpuLikeLLM):
+    """:class:`CpuLikeLLM` with a KV prefix (the words of the longest common text prefix with
+    the last prompt are cached) and :class:`~interlace.llm.PrefixPrefill`, like the local model:
+    LLMCompiler prefills its joiner's context in the background as tasks finish."""
+
+    def __init__(self, ttft: float, prefill: float, tpot: float) -> None:
+        super().__init__(ttft, prefill, tpot)
+        self.last = ""
+
+    def _cached(self, messages: Sequence[Message]) -> tuple[int, int]:
+        text = "\n".join(m.content for m in messages)
+        pairs = enumerate(zip(self.last, text, strict=False))
+        same = next((i for i, (a, b) in pairs if a != b), min(len(self.last), len(text)))
+        common = text[:same]
+        self.last = text
+        return len(_WORD.findall(text)), len(_WORD.findall(common))
+
+    async def prefill(
+        self, messages: Sequence[Message], *, open_end: bool = False, background: bool = False
+    ) -> int:
+        async with self.lock:
+            words, cached = self._cached(messages)
+            await anyio.sleep((words - cached) / self._prefill)
+        return words - cached
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        config: GenerationConfig = GenerationConfig(),  # noqa: B008
+    ) -> AsyncIterator[StreamItem]:
+        start = now()
+        reply = _reply(messages)
+        for stop in config.stop:
+            reply = reply.split(stop)[0] if stop else reply
+        async with self.lock:
+            prompt, cached = self._cached(messages)
+            await anyio.sleep(self._ttft + (prompt - cached) / self._prefill)
+            first = now()
+            pieces = _WORD.findall(reply)
+            for i, piece in enumerate(pieces):
+                if i:
+                    await anyio.sleep(self._tpot)
+                yield TextDelta(text=piece)
+            yield Completion(
+                text=reply,
+                model=self.model,
+                usage=Usage(
+                    prompt_tokens=prompt, completion_tokens=len(pieces), cached_prompt_tokens=cached
+                ),
+                timing=Timing(start=start, first_token=first, end=now()),
+            )
+
+
+def test_background_prefills_are_replayed_as_prefills(tmp_path: Path) -> None:
+    """A compiler run recorded on a backend that prefills ahead replays its prefills (not as
+    replies to the joiner), each at its recorded tokens: fidelity holds, nothing diverges."""
+    from interlace.bench._latency import Latency
+
+    source = tmp_path / "prefilled.jsonl"
+    config = RunConfig(
+        benchmark=Toy(),
+        methods=("compiler",),
+        llm_spec="cpu-like",
+        options=RunOptions(data_dir=tmp_path, tool_latency=Latency.parse("50ms")),
+    )
+    llm = PrefillingCpuLikeLLM(ttft=0.02, prefill=1500.0, tpot=0.004)
+    anyio.run(run_benchmark, config, Toy().load(tmp_path), llm, Store(source))
+    recorded_rows = [json.loads(line) for line in source.read_text().splitlines()]
+    assert all(_spans(r, "joiner-prefill") for r in recorded_rows)  # the feature under replay
+
+    report = _replay(source, tmp_path / "replay.jsonl", "recorded")
+    assert report.written == 2
+    assert 0.85 <= report.fidelity()["compiler"] <= 1.15, report
+    kinds = {(d.kind, d.role) for d in report.divergences}
+    assert kinds <= {("unchecked", "planner")}, report.divergences
+    rows = [json.loads(line) for line in (tmp_path / "replay.jsonl").read_text().splitlines()]
+    assert all(r["correct"] for r in rows)
+    for old, new in zip(recorded_rows, rows, strict=True):
+        tokens = [s["attrs"]["prompt_tokens"] for s in _spans(new, "joiner-prefill")]
+        assert tokens == [s["attrs"]["prompt_tokens"] for s in _spans(old, "joiner-prefill")]

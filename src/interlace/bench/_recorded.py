@@ -31,6 +31,8 @@ class RecordedRequest:
         prompt_sha: the recorded prompt digest (``None``: the store has none).
         by_tool: a tool made the request.
         finish_reason: as recorded.
+        background: a background prefill (:class:`~interlace.llm.PrefixPrefill`), not a
+            request: ``prompt_tokens`` were evaluated and nothing was decoded.
     """
 
     index: int
@@ -43,6 +45,7 @@ class RecordedRequest:
     prompt_sha: str | None
     by_tool: bool
     finish_reason: FinishReason = "stop"
+    background: bool = False
 
     @property
     def uncached_prompt_tokens(self) -> int:
@@ -92,8 +95,12 @@ def recorded_requests(record: Mapping[str, Any]) -> list[RecordedRequest]:
                 output_tokens=_count(attrs.get("completion_tokens")),
                 prompt_sha=sha if isinstance(sha := attrs.get("prompt_sha"), str) else None,
                 by_tool=attrs.get("tool") is True
-                or any(t.start <= span.start and span.end <= t.end for t in tools),
+                or (
+                    attrs.get("background") is not True  # the agent's, even while a tool ran
+                    and any(t.start <= span.start and span.end <= t.end for t in tools)
+                ),
                 finish_reason=finish if finish in ("stop", "length", "cancelled") else "stop",
+                background=attrs.get("background") is True,
             )
         )
     return out

@@ -121,8 +121,11 @@ class ReplayLLM(LLM):
         self.model = model
         self.speed = speed
         self.question_id, self.method = question_id, method
-        self._agent = [r for r in recorded if not r.by_tool]
-        self._tool = [r for r in recorded if r.by_tool]
+        self._agent = [r for r in recorded if not r.by_tool and not r.background]
+        self._tool = [r for r in recorded if r.by_tool and not r.background]
+        self._prefills = [r for r in recorded if r.background and not r.by_tool]
+        self._next_prefill = 0
+        self._prefilled = ""  # the text of the last replayed prefill
         self._used: set[int] = set()
         self._next_agent = 0
         self._lock = anyio.Lock() if speed.serial else None
@@ -209,10 +212,39 @@ class ReplayLLM(LLM):
             finish_reason=found.finish_reason if found else "stop",
         )
 
+    async def _replay_prefill(self, messages: Sequence[Message], background: bool) -> int:
+        """A :meth:`PrefixPrefill.prefill` call: the next recorded background prefill, its
+        tokens evaluated at :attr:`speed` (holding the model when requests are serial).
+        Prefills outside the clock (``background=False``: an agent's ``warm``) cost nothing,
+        as in the recording, where they ran before the run started; so does a prefill of
+        nothing new (the messages' text is a prefix of the last prefill's), which the
+        recording did not trace (it evaluated 0 tokens)."""
+        text = "\n".join(m.content for m in messages)
+        if not background or self._prefilled.startswith(text):
+            return 0
+        self._prefilled = text
+        if self._next_prefill >= len(self._prefills):
+            self._note("extra", "prefill", self._count, "no recorded background prefill left")
+            return 0
+        found = self._prefills[self._next_prefill]
+        self._next_prefill += 1
+        self._used.add(found.index)
+        seconds = found.prompt_tokens / self.speed.prefill
+        if self._lock is None:
+            await anyio.sleep(seconds)
+        else:
+            async with self._lock:
+                await anyio.sleep(seconds)
+        return found.prompt_tokens
+
     def role_divergences(self, replayed: Trace) -> list[Divergence]:
         """Agent requests whose reply the agent recorded under another role than the original
         (``replayed``: the replayed run's trace)."""
-        roles = [s.attrs["role"] for s in llm_spans(replayed) if s.attrs.get("tool") is not True]
+        roles = [
+            s.attrs["role"]
+            for s in llm_spans(replayed)
+            if s.attrs.get("tool") is not True and s.attrs.get("background") is not True
+        ]
         recorded = {r.index: r.role for r in self._agent}
         out = []
         for (number, index), role in zip(self.served, roles, strict=False):
@@ -232,7 +264,9 @@ class ReplayLLM(LLM):
 
     def missing(self) -> list[Divergence]:
         """Recorded requests never asked for (call when the run is over)."""
-        left = [r for r in (*self._agent, *self._tool) if r.index not in self._used]
+        left = [
+            r for r in (*self._agent, *self._tool, *self._prefills) if r.index not in self._used
+        ]
         return [
             Divergence(
                 question_id=self.question_id,
@@ -244,6 +278,28 @@ class ReplayLLM(LLM):
             )
             for r in left
         ]
+
+
+class PrefillReplayLLM(ReplayLLM):
+    """A :class:`ReplayLLM` that is also a :class:`~interlace.llm.PrefixPrefill`: used for runs
+    whose recording has background prefills (LLMCompiler's joiner context on the local model),
+    so the replayed agent prefills as the recorded one did and each prefill costs its recorded
+    tokens at the replay speed."""
+
+    async def prefill(
+        self, messages: Sequence[Message], *, open_end: bool = False, background: bool = False
+    ) -> int:
+        """Replay the next recorded background prefill (see :meth:`ReplayLLM._replay_prefill`);
+        returns the tokens it evaluated."""
+        return await self._replay_prefill(messages, background)
+
+
+def replay_llm(recorded: Sequence[RecordedRequest], speed: LLMSpeed, **kwargs: Any) -> ReplayLLM:
+    """The replay backend for one recorded run: a :class:`PrefillReplayLLM` when the run has
+    background prefills, else a plain :class:`ReplayLLM` (which agents see as a server)."""
+    if any(r.background for r in recorded):
+        return PrefillReplayLLM(recorded, speed, **kwargs)
+    return ReplayLLM(recorded, speed, **kwargs)
 
 
 def _cut(found: RecordedRequest | None, config: GenerationConfig) -> tuple[str, int]:
@@ -512,7 +568,7 @@ async def _replay_requests(
     report: ReplayReport,
 ) -> list[dict[str, Any]]:
     """One agent run over :meth:`LLM.stream` with a :class:`ReplayLLM`; its new records."""
-    llm = ReplayLLM(
+    llm = replay_llm(
         recorded,
         ctx.speed,
         model=str((record.get("config") or {}).get("model") or "replay"),
