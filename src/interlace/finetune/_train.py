@@ -320,7 +320,7 @@ def _loop(
                 logits.float(), gold, ignore_index=IGNORE, reduction="sum"
             ) / max(targets, 1)
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         rss, peak = _memory()
