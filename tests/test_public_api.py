@@ -17,8 +17,9 @@ EXPECTED = {
     # models
     "LLM", "Message", "GenerationConfig", "Completion", "TextDelta", "Usage", "LocalLLM",
     "OpenAICompatLLM", "load_llm",
-    # traces
-    "Span", "Trace",
+    # traces and the event stream of a run
+    "Span", "Trace", "events", "listen", "Event", "LLMStart", "LLMText", "LLMEnd",
+    "TaskDispatched", "TaskStarted", "TaskFinished", "Replan", "Interrupt", "Answer",
     # errors
     "InterlaceError", "UsageError", "PlanError", "PlanParseError", "PlanValidationError",
     "UnknownToolError", "DanglingReferenceError", "DuplicateTaskError", "CycleError",

@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from interlace import _events
 from interlace._clock import now
 from interlace._errors import (
     ArityError,
@@ -318,6 +319,7 @@ class _Run:
             dispatched = now()
             for task in ready:
                 self.times[task.id] = [dispatched, None, None]
+                _events.task_dispatched(task, dispatched)
             self.queue.extend(ready)
         while self.queue and self.active < self.limits.max_concurrency:
             self.active += 1
@@ -352,6 +354,7 @@ class _Run:
                 return Failed(error=error)
         else:
             args, kwargs = task.args, task.kwargs
+        _events.task_started(task, self.times[task.id][1] or now(), tool, args, kwargs)
         outcome = await invoke_tool(tool, args, kwargs, timeout=self.limits.default_timeout)
         if isinstance(outcome, Succeeded):
             self.values[task.id] = outcome.value
@@ -372,6 +375,7 @@ class _Run:
                 attrs["ok"] = isinstance(outcome, Succeeded)
             deps = tuple(sorted(task.deps)) if task.deps else ()
             self.trace.spans.append(Span("tool", task.tool, times[1], end, task.id, deps, attrs))
+        _events.task_finished(task, self.scheduler.outcomes[task.id], times[1] or end, end)
         if self.on_finish is not None:
             self.on_finish(task, self.scheduler.outcomes[task.id])
         self.dispatch()

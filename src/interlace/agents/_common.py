@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from interlace import _events
 from interlace._clock import now
 from interlace.agents._result import RunResult
 from interlace.llm._base import (
@@ -154,7 +155,7 @@ class RunMeter:
         self, llm: LLM, messages: Sequence[Message], config: GenerationConfig, role: str
     ) -> Completion:
         """Ask ``llm`` (not streaming) and record the request. LLMError propagates."""
-        completion = await llm.complete(messages, config)
+        completion = await _events.complete(llm, messages, dataclasses.replace(config, role=role))
         self.record(completion, role, prompt_sha=prompt_digest(messages))
         return completion
 
@@ -240,7 +241,8 @@ class ToolLLM(LLM):
         outer = _REQUEST_ROLE.get()
         _REQUEST_ROLE.set(self.role)
         try:
-            async for item in self.inner.stream(messages, config):
+            config = dataclasses.replace(config, role=self.role)
+            async for item in _events.stream(self.inner, messages, config):
                 if isinstance(item, Completion) and (meter := current_meter()) is not None:
                     meter.record(item, self.role, prompt_sha=prompt_digest(messages), tool=True)
                 yield item

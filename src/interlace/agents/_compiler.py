@@ -51,6 +51,7 @@ from typing import Literal
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from interlace import _events
 from interlace._clock import now
 from interlace._errors import PlanParseError, UsageError
 from interlace._executor import ExecutionLimits, ExecutionReport, TaskRecord, run_plan
@@ -287,7 +288,7 @@ class LLMCompiler:
         planner_config = with_stop(planner_config, END_OF_PLAN)
         if planner_config.grammar is None:
             planner_config = _with_grammar(planner_config, plan_grammar(list(tools)))
-        self.planner_config = planner_config
+        self.planner_config = dataclasses.replace(planner_config, role="planner")
         self.joiner_config = joiner_config
         self.observation_tokens = observation_tokens
         self.prefill_results = prefill_results
@@ -377,7 +378,7 @@ class LLMCompiler:
         if self.stream:
             events = self._streamed_events(conversation, got, meter, finished.changed)
         else:
-            completion = await self.llm.complete(conversation, self.planner_config)
+            completion = await _events.complete(self.llm, conversation, self.planner_config)
             meter.record(
                 completion, "planner", streamed=False, prompt_sha=prompt_digest(conversation)
             )
@@ -471,7 +472,7 @@ class LLMCompiler:
     ) -> AsyncGenerator[PlanEvent, None]:
         """The planner's stream as plan events, each yielded as soon as its line is complete."""
         parser = PlanParser()
-        async for item in self.llm.stream(messages, self.planner_config):
+        async for item in _events.stream(self.llm, messages, self.planner_config):
             if isinstance(item, TextDelta):
                 for event in parser.feed(item.text):
                     yield event

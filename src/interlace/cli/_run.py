@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,83 +18,6 @@ from interlace.cli._benchmarks import ExamplesFile
 from interlace.cli._common import fail
 from interlace.cli._options import DataDir, LLMSpec, Threads
 from interlace.cli._sources import MCPCommands, MCPURLs, ToolSpecs, has_sources, open_tools
-from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
-
-
-class _EchoLLM(LLM):
-    """Prints every request's text as it streams, under a header naming its role."""
-
-    def __init__(self, inner: LLM, write: Callable[[str], None]) -> None:
-        self.inner, self.model, self.write = inner, inner.model, write
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        config: GenerationConfig = GenerationConfig(),  # noqa: B008
-    ) -> AsyncIterator[StreamItem]:
-        # A guess from the prompt's shape until agents report their roles (an event stream):
-        # the joiner reads results (its own system prompt, or a continued conversation).
-        system = messages[0].content if messages else ""
-        role = (
-            "react"
-            if system.startswith("You answer a question by calling tools")
-            else "joiner"
-            if system.startswith("You get") or len(messages) > 2
-            else "planner"
-        )
-        self.write(f"\n── {role} ──\n")
-        async for item in self.inner.stream(messages, config):
-            if isinstance(item, TextDelta):
-                self.write(item.text)
-            elif isinstance(item, Completion):
-                self.write(
-                    f"\n   [{item.usage.prompt_tokens} in / {item.usage.completion_tokens} "
-                    f"out tokens, {item.timing.total:.2f}s]\n"
-                )
-            yield item
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def _echo_tool(
-    fn: Callable[..., Any],
-    write: Callable[[str], None],
-    t0: list[float],
-    *,
-    name: str | None = None,
-) -> Callable[..., Any]:
-    """``fn`` printing each call (as ``name``, default ``fn.__name__``) and its result."""
-    import functools
-    import inspect
-    import time
-
-    from interlace.bench._latency import preserve_signature
-
-    is_async = inspect.iscoroutinefunction(fn)
-    label = name or fn.__name__
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        call = f"{label}({', '.join(shown)})"
-        start = time.monotonic()
-        write(f"\n   ▶ {call} at +{start - t0[0]:.2f}s\n")
-        result = (
-            await fn(*args, **kwargs)
-            if is_async
-            else await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-        )
-        end = time.monotonic()
-        write(f"   ✓ {call} ({end - start:.2f}s): {str(result)[:160]}\n")
-        return result
-
-    if name is None:  # Tool.from_function will read the signature (Tool.wrapped does not)
-        preserve_signature(wrapper, fn)
-    return wrapper
 
 
 @app.command(
@@ -186,20 +108,20 @@ class _RunSetup:
 
 
 async def _run_async(
-    question: str, setup: _RunSetup, spec: str, root: Path, threads: int | None = None
+    question: str,
+    setup: _RunSetup,
+    spec: str,
+    root: Path,
+    threads: int | None = None,
 ) -> Any:
-    import time
-
+    from interlace._events import Answer, events
     from interlace._tools import Tool
     from interlace.agents import LLMCompiler, ReAct
     from interlace.bench._benchmarks import make_search
     from interlace.bench._custom import NO_EXAMPLES, load_examples
     from interlace.bench._examples import HOTPOTQA, PARALLELQA, Examples
     from interlace.bench._mathtool import make_math
-
-    def write(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    from interlace.cli._live import LiveView
 
     custom = has_sources(*setup.sources)
     builtin = Examples(
@@ -209,17 +131,15 @@ async def _run_async(
     )
     examples = load_examples(setup.examples) if setup.examples else None
     examples = examples or (NO_EXAMPLES if custom else builtin)
-    backend = _EchoLLM(_options.load_llm(spec, threads), write)
-    t0 = [time.monotonic()]
+    backend = _options.load_llm(spec, threads)
     try:
         async with open_tools(*setup.sources) as mine:
             if custom:
-                tool_list = [t.wrapped(_echo_tool(t.fn, write, t0, name=t.name)) for t in mine]
+                tool_list = list(mine)
             else:
                 options = RunOptions(data_dir=root, search=setup.search)
                 search = make_search(options, ("wiki", "hotpotqa", "movielens"))
-                functions = [search, make_math(backend)]
-                tool_list = [Tool.from_function(_echo_tool(fn, write, t0)) for fn in functions]
+                tool_list = [Tool.from_function(fn) for fn in (search, make_math(backend))]
             if setup.method == "react":
                 agent: Any = ReAct(backend, tool_list, examples=examples.react)
             else:
@@ -230,7 +150,13 @@ async def _run_async(
                     planner_examples=examples.planner,
                     joiner_examples=examples.joiner,
                 )
-            t0[0] = time.monotonic()
-            return await agent.run(question)
+            view, result = LiveView(_options.console()), None
+            async for event in events(agent, question):  # iterated to its end
+                if isinstance(event, Answer):
+                    result = event.result
+                else:
+                    view.show(event)
+            assert result is not None, "events() ends with an Answer or raises"
+            return result
     finally:
         await backend.aclose()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
+from interlace import _events
 from interlace._clock import now
 
 SpanKind = Literal["llm", "tool", "join", "replan", "interrupt", "trap", "run"]
@@ -71,8 +72,16 @@ class Trace:
     spans: list[Span] = field(default_factory=list)
 
     def add(self, span: Span) -> None:
-        """Record a finished span."""
+        """Record a finished span (a ``"replan"`` or ``"interrupt"`` span is also an event:
+        :class:`~interlace.Replan`, :class:`~interlace.Interrupt`)."""
         self.spans.append(span)
+        if span.kind in ("replan", "interrupt") and _events.listening():
+            if span.kind == "replan":
+                thought = str(span.attrs.get("thought") or "")
+                _events.emit(_events.Replan(thought=thought, time=span.end))
+            else:
+                calls = tuple(str(c) for c in span.attrs.get("calls") or ())
+                _events.emit(_events.Interrupt(calls=calls, time=span.end))
 
     @contextmanager
     def span(
@@ -86,27 +95,53 @@ class Trace:
     ) -> Iterator[dict[str, Any]]:
         """Time the body as one span; the yielded dict may be filled with more attrs.
 
-        The span is recorded even when the body raises (with ``attrs["error"]`` set).
+        The span is recorded even when the body raises (with ``attrs["error"]`` set). A
+        ``"tool"`` span is a tool call made outside a plan (ReAct): it is also a
+        :class:`~interlace.TaskStarted` and a :class:`~interlace.TaskFinished` event, whose
+        status is ``attrs["outcome"]`` (``"failed"`` when the body raised).
         """
         extra: dict[str, Any] = dict(attrs)
         start = now()
+        if kind == "tool":
+            _events.emit(_events.TaskStarted(task_id=task_id, tool=name, call=name, time=start))
         try:
             yield extra
         except BaseException as exc:
             extra.setdefault("error", type(exc).__name__)
             raise
         finally:
+            end = now()
             self.add(
                 Span(
                     kind=kind,
                     name=name,
                     start=start,
-                    end=now(),
+                    end=end,
                     task_id=task_id,
                     deps=deps,
                     attrs=extra,
                 )
             )
+            if kind == "tool":
+                _events.emit(
+                    _events.TaskFinished(
+                        task_id=task_id,
+                        tool=name,
+                        status=_status(extra),
+                        outcome=None,
+                        start=start,
+                        end=end,
+                    )
+                )
+
+
+def _status(attrs: Mapping[str, Any]) -> _events.OutcomeName:
+    """A traced tool call's status: its ``outcome`` attr, else failed if it raised."""
+    given = attrs.get("outcome")
+    for name in _events.OUTCOME_NAMES:
+        if given == name:
+            return name
+    return "failed" if "error" in attrs else "succeeded"
 
 
 def dependency_edges(spans: Sequence[Span]) -> list[tuple[int, int]]:
