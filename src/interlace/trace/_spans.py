@@ -7,6 +7,7 @@ Every LLM request, tool call, joiner round, interrupt injection and trap wait of
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ SpanKind = Literal["llm", "tool", "join", "replan", "interrupt", "trap", "run"]
 
 
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+_log = logging.getLogger("interlace.agents")
 
 TIMESTAMP_SLACK = 2e-6
 """Seconds of slack when comparing timestamps (stored traces round them to microseconds)."""
@@ -75,6 +77,8 @@ class Trace:
         """Record a finished span (a ``"replan"`` or ``"interrupt"`` span is also an event:
         :class:`~interlace.Replan`, :class:`~interlace.Interrupt`)."""
         self.spans.append(span)
+        if span.kind == "replan":
+            _log.info("replan: %s", span.attrs.get("thought") or "(no reason given)")
         if span.kind in ("replan", "interrupt") and _events.listening():
             if span.kind == "replan":
                 thought = str(span.attrs.get("thought") or "")
