@@ -56,9 +56,9 @@ async def _raw_invoke(
 async def test_the_benchmark_catches_escaping_tool_exceptions(
     faults: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import interlace.cml._runtime as runtime
+    import interlace._executor as executor  # CML calls run through the plan executor
 
-    monkeypatch.setattr(runtime, "invoke_tool", _raw_invoke)
+    monkeypatch.setattr(executor, "invoke_tool", _raw_invoke)
     counts = await faults.run(plans=0, traces=40, seed=11)
     assert counts.untyped > 0 or counts.hangs > 0
 
