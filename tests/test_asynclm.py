@@ -177,3 +177,69 @@ async def test_a_repeated_malformed_call_ends_the_generation() -> None:
     result = await AsyncLM(looping, [Slow()]).run("q")
     assert result.details["finish"] == "repeat"
     assert result.details["text"].count("[CALL]") == 2
+
+
+class Capital:
+    name = "capital"
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        if kwargs["country"] == "Atlantis":
+            raise LookupError("no such country")
+        return "Lima"
+
+
+class Weather:
+    name = "weather"
+
+    def __init__(self) -> None:
+        self.cities: list[Any] = []
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        self.cities.append(kwargs["city"])
+        return f"sunny in {kwargs['city']}"
+
+
+FUTURE = (
+    '[CALL] c1 [HEAD] capital(country="{country}") [END] '
+    "[CALL] c2 [HEAD] weather(city=$c1) [END] [TRAP][END]"
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("policy", ["async", "sync-parallel"])
+async def test_a_future_runs_when_its_input_succeeds(policy: Any) -> None:
+    weather = Weather()
+    llm = ScriptedLLM(lambda m: FUTURE.format(country="Peru") if m[-1].role == "user" else "")
+    agent = AsyncLM(llm, [Capital(), weather], futures=True, policy=policy)
+    result = await agent.run("q")
+    assert weather.cities == ["Lima"]  # the tool got c1's value, not the text "$c1"
+    assert "[INTR] c2 [HEAD] sunny in Lima [END]" in result.details["text"]
+    assert result.details["calls"][1]["arguments"] == {"city": "Lima"}
+    spans = {s.task_id: s for s in result.trace.spans if s.kind == "tool"}
+    assert spans[2].deps == (1,) and spans[2].start >= spans[1].end
+    assert "$c1" in agent.messages("q")[0].content  # the prompt tells the model
+    assert result.method == (
+        "async-naive-futures" if policy == "async" else "sync-parallel-futures"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_future_whose_input_fails_is_skipped_with_a_reason() -> None:
+    weather = Weather()
+    llm = ScriptedLLM(lambda m: FUTURE.format(country="Atlantis") if m[-1].role == "user" else "")
+    result = await AsyncLM(llm, [Capital(), weather], futures=True).run("q")
+    assert weather.cities == []
+    assert (
+        "[INTR] c2 [HEAD] error: skipped: it needs $c1, which failed [END]"
+        in result.details["text"]
+    )
+    assert result.details["calls"][1] == {**result.details["calls"][1], "ran": False, "ok": False}
+    assert result.details["calls"][1]["arguments"] == {"city": "$c1"}
+
+
+@pytest.mark.anyio
+async def test_without_futures_a_reference_is_a_malformed_call() -> None:
+    weather = Weather()
+    llm = ScriptedLLM(lambda m: FUTURE.format(country="Peru") if m[-1].role == "user" else "")
+    result = await AsyncLM(llm, [Capital(), weather]).run("q")
+    assert weather.cities == [] and "malformed call" in result.details["text"]
