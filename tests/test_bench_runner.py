@@ -232,7 +232,7 @@ async def test_metered_llm_counts_and_forwards() -> None:
     await meter.complete([Message(role="user", content="hi")])
     await meter.complete([Message(role="user", content="hi")])
     assert meter.stats.calls == 2 and meter.stats.usage.completion_tokens == 3
-    assert meter.requests is inner.requests and meter.inner is inner
+    assert meter.inner is inner and len(inner.requests) == 2  # only declared protocols forward
 
 
 def _scripted_reply(messages: Any) -> str:

@@ -108,7 +108,7 @@ def test_bench_defaults_to_the_benchmark_s_own_methods(
         assert method in result.output
     assert "compiler" not in result.output
     help_text = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "300"}).output
-    assert "default: all of the benchmark's" in help_text
+    assert "default: the benchmark's own" in help_text
 
 
 def test_a_failed_bench_leaves_no_empty_store(
