@@ -18,8 +18,8 @@ from typing import Any
 
 from interlace._errors import UsageError
 from interlace.trace._lanes import assign_lanes, span_family
-from interlace.trace._spans import Span, Trace
-from interlace.trace.analysis import CriticalPath, critical_path, dependency_edges, latency
+from interlace.trace._spans import Span, Trace, dependency_edges
+from interlace.trace.analysis import CriticalPath, critical_path, latency
 
 _COLOURS = {
     "planner": "#4c72b0",
