@@ -156,3 +156,25 @@ def test_cli_run_never_prints_a_tool_line_inside_text(
     started = [i for i, line in enumerate(lines) if "▶ population(city='Rome')" in line]
     assert started and planner[0] < started[0] < joiner[0]
     assert "Answer: 2800000" in result.output
+
+
+def test_the_library_prints_no_log_output_unless_asked() -> None:
+    """A failed tool logs a warning; without a handler configured by the application nothing
+    reaches stderr (no last-resort output through a program's own display)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import anyio, interlace\n"
+        "from interlace.testing import ScriptedLLM\n"
+        "@interlace.tool\n"
+        "def boom(x: int) -> int:\n"
+        "    '''Fail.\n\n    Args:\n        x: a number.\n    '''\n"
+        "    raise RuntimeError('no')\n"
+        "llm = ScriptedLLM(['1. boom(1)\\n2. join()<END_OF_PLAN>', 'Action: Finish(none)'])\n"
+        "result = anyio.run(interlace.LLMCompiler(llm, [boom]).run, 'q?')\n"
+        "assert result.errors, result\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -71,6 +71,10 @@ __all__ = [
     "stream",
 ]
 
+# A library configures no output: without a handler of ours, Python's last-resort handler would
+# print every warning (a failed tool call, a failed request) to the stderr of any program that
+# imports interlace, through its progress bars. `interlace -v` and applications add their own.
+logging.getLogger("interlace").addHandler(logging.NullHandler())
 _log = logging.getLogger("interlace.llm")
 _tool_log = logging.getLogger("interlace.tools")
 
