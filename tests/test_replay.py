@@ -61,9 +61,9 @@ class CpuLikeLLM(LLM):
         reply = _reply(messages)
         for stop in config.stop:
             reply = reply.split(stop)[0] if stop else reply
-        prompt = sum(len(_WORD.findall(m.content)) for m in messages)
         async with self.lock:
-            await anyio.sleep(self._ttft + prompt / self._prefill)
+            prompt, cached = self._cached(messages)
+            await anyio.sleep(self._ttft + (prompt - cached) / self._prefill)
             first = now()
             pieces = _WORD.findall(reply)
             for i, piece in enumerate(pieces):
@@ -73,9 +73,15 @@ class CpuLikeLLM(LLM):
             yield Completion(
                 text=reply,
                 model=self.model,
-                usage=Usage(prompt_tokens=prompt, completion_tokens=len(pieces)),
+                usage=Usage(
+                    prompt_tokens=prompt, completion_tokens=len(pieces), cached_prompt_tokens=cached
+                ),
                 timing=Timing(start=start, first_token=first, end=now()),
             )
+
+    def _cached(self, messages: Sequence[Message]) -> tuple[int, int]:
+        """``(prompt words, of which cached)``: no KV cache here."""
+        return sum(len(_WORD.findall(m.content)) for m in messages), 0
 
 
 def _reply(messages: Sequence[Message]) -> str:
@@ -329,33 +335,6 @@ class PrefillingCpuLikeLLM(CpuLikeLLM):
             words, cached = self._cached(messages)
             await anyio.sleep((words - cached) / self._prefill)
         return words - cached
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        config: GenerationConfig = GenerationConfig(),  # noqa: B008
-    ) -> AsyncIterator[StreamItem]:
-        start = now()
-        reply = _reply(messages)
-        for stop in config.stop:
-            reply = reply.split(stop)[0] if stop else reply
-        async with self.lock:
-            prompt, cached = self._cached(messages)
-            await anyio.sleep(self._ttft + (prompt - cached) / self._prefill)
-            first = now()
-            pieces = _WORD.findall(reply)
-            for i, piece in enumerate(pieces):
-                if i:
-                    await anyio.sleep(self._tpot)
-                yield TextDelta(text=piece)
-            yield Completion(
-                text=reply,
-                model=self.model,
-                usage=Usage(
-                    prompt_tokens=prompt, completion_tokens=len(pieces), cached_prompt_tokens=cached
-                ),
-                timing=Timing(start=start, first_token=first, end=now()),
-            )
 
 
 def test_background_prefills_are_replayed_as_prefills(tmp_path: Path) -> None:
