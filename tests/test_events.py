@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import re
 from pathlib import Path
@@ -22,6 +23,7 @@ from interlace import (
     TaskStarted,
     Tool,
 )
+from interlace.agents._result import EventStreaming
 from interlace.testing import ScriptedLLM
 
 pytestmark = pytest.mark.anyio
@@ -178,3 +180,43 @@ def test_the_library_prints_no_log_output_unless_asked() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def _compiler() -> interlace.Agent:
+    return LLMCompiler(ScriptedLLM([PLAN, FINISH]), TOOLS)
+
+
+def _react() -> interlace.Agent:
+    react = 'Thought: find the capital.\nAction: capital("Italy")'
+    return ReAct(ScriptedLLM([react, "Thought: Rome.\nAction: Finish(Rome)"]), TOOLS)
+
+
+def _asynclm() -> interlace.Agent:
+    reply = '[CALL] c1 [HEAD] capital(country="Italy") [END] [TRAP][END] Rome'
+    return interlace.AsyncLM(ScriptedLLM(lambda m: reply if m[-1].role == "user" else ""), TOOLS)
+
+
+@pytest.mark.parametrize(
+    "make", [_compiler, _react, _asynclm], ids=["compiler", "react", "asynclm"]
+)
+async def test_agent_events_method_yields_what_the_module_function_yields(
+    make: collections.abc.Callable[[], interlace.Agent],
+) -> None:
+    question = "How many live in Italy's capital?"
+    agent = make()
+    assert isinstance(agent, EventStreaming)
+    by_method = [e async for e in agent.events(question)]
+    by_function = [e async for e in interlace.events(make(), question)]
+    assert _kinds(by_method) == _kinds(by_function)
+    if not isinstance(agent, interlace.AsyncLM):  # its CML decoding emits no LLM events yet
+        assert isinstance(by_method[0], LLMStart)
+    assert any(isinstance(e, TaskFinished) and e.status == "succeeded" for e in by_method)
+    assert isinstance(by_method[-1], Answer)
+    assert by_method[-1].result.answer == by_function[-1].result.answer  # type: ignore[union-attr]
+    assert by_method[-1].result.method == agent.name
+
+
+def test_every_agent_class_has_the_events_method() -> None:
+    for cls in (LLMCompiler, ReAct, interlace.AsyncLM, interlace.NativeFunctionCalling):
+        assert issubclass(cls, EventStreaming), cls
+        assert cls.events is EventStreaming.events  # one mechanism, not one copy per agent

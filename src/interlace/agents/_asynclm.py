@@ -33,7 +33,7 @@ import anyio
 from interlace._clock import now
 from interlace._errors import UsageError
 from interlace._plan import iter_refs
-from interlace.agents._result import RunResult
+from interlace.agents._result import EventStreaming, RunResult
 from interlace.cml._interrupts import InterruptManager
 from interlace.cml._latency import latency_model
 from interlace.cml._monitor import TokenMask
@@ -124,7 +124,7 @@ def _render_tools(tools: Mapping[str, Invocable]) -> str:
     return "\n".join(t.render() if isinstance(t, RenderedTool) else t.name for t in tools.values())
 
 
-class AsyncLM:
+class AsyncLM(EventStreaming):
     """The CML agent: calls written in CML, run with a calling policy (see module docstring).
 
     One class for AsyncLM and its baselines: ``policy="async"`` (default) overlaps calls with

@@ -81,7 +81,7 @@ from interlace.agents._prompts import (
     compiler_system,
     joiner_header,
 )
-from interlace.agents._result import RunResult
+from interlace.agents._result import EventStreaming, RunResult
 from interlace.llm._base import (
     LLM,
     Completion,
@@ -225,7 +225,7 @@ def _best_observation(rounds: Sequence[_Round]) -> str:
     return ""
 
 
-class LLMCompiler:
+class LLMCompiler(EventStreaming):
     """The LLMCompiler agent: planner, task fetching unit and joiner, with replanning.
 
     Args:

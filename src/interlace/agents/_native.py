@@ -32,7 +32,7 @@ from interlace._scheduler import Failed, Succeeded
 from interlace._tools import Tool, find_tool, safe_str
 from interlace.agents._common import RunMeter, clip, prompt_digest
 from interlace.agents._observe import fit_observation
-from interlace.agents._result import RunResult
+from interlace.agents._result import EventStreaming, RunResult
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message
 from interlace.llm._toolcalls import NativeToolCalling, NativeTools, ToolCall
 
@@ -49,7 +49,7 @@ _SEQUENTIAL = "; call one function at a time"
 _FINAL = "No more function calls. Reply with the answer only."
 
 
-class NativeFunctionCalling:
+class NativeFunctionCalling(EventStreaming):
     """The model calls the tools natively (``tools=`` in the request), turn by turn.
 
     Args:

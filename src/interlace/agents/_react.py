@@ -33,7 +33,7 @@ from interlace.agents._parse import (
     strip_quotes,
 )
 from interlace.agents._prompts import FINISH_NUDGE, react_system
-from interlace.agents._result import RunResult
+from interlace.agents._result import EventStreaming, RunResult
 from interlace.llm._base import LLM, GenerationConfig, Message
 
 __all__ = ["ReAct", "parse_call"]
@@ -63,7 +63,7 @@ def parse_call(action: Action, tool: Tool) -> tuple[tuple[Any, ...], dict[str, A
         raise
 
 
-class ReAct:
+class ReAct(EventStreaming):
     """The ReAct agent: think, call one tool, observe, repeat.
 
     Args:
