@@ -20,11 +20,16 @@ prompt out on every other question). So the prefix a request declares fixed (the
 leading system messages, see :meth:`TokenEngine.prefill`) is kept as a *pinned* snapshot of
 exactly those tokens: per-question snapshots are evicted first, pinned ones only when the pinned
 set itself outgrows ``max_pinned`` or the byte bound (least recently used first).
+
+Logging: every prompt's reuse is one debug line on the ``interlace.llm`` logger
+(:func:`log_reuse`: tokens reused and to prefill, and whether the live KV cache, a snapshot or a
+pinned snapshot served them); a snapshot that fails to restore is a warning.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +50,7 @@ _CHATML = (
 
 
 _SENTINEL = "\x00interlace-open-end\x00"
+_log = logging.getLogger("interlace.llm")
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -418,10 +424,20 @@ class TokenEngine:
         """
         live = common_prefix(self.tokens, tokens)
         snap, from_snap = self.cache.best(tokens)
+        served_by: Snapshot | None = None
         if snap is not None and from_snap > live:
-            live = from_snap if self._restore(snap) else 0
+            if self._restore(snap):
+                live, served_by = from_snap, snap
+            else:
+                _log.warning(
+                    "prefix cache: restoring a snapshot of %d tokens failed; prefilling the "
+                    "whole prompt",
+                    len(snap.tokens),
+                )
+                live = 0
         keep = min(live, max(len(tokens) - 1, 0))
         self.truncate(keep)
+        log_reuse(prompt=len(tokens), reused=keep, served_by=served_by)
         return keep
 
     def prefill(self, tokens: Sequence[int], *, fixed: int = 0) -> int:
@@ -455,6 +471,7 @@ class TokenEngine:
             return
         if tuple(tokens[:fixed]) != self.tokens or self.cache.has_pinned(tokens[:fixed]):
             return
+        _log.debug("prefix cache: pinning the fixed prefix of %d tokens", fixed)
         self.snapshot(pin=True)
 
     def snapshot(self, *, pin: bool = False) -> None:
@@ -482,6 +499,35 @@ class TokenEngine:
         self._llama.input_ids[:n] = snap.tokens
         self._llama.n_tokens = n
         return True
+
+
+def log_reuse(*, prompt: int, reused: int, served_by: Snapshot | None) -> None:
+    """Log one prompt's prefix reuse at debug level on ``interlace.llm``.
+
+    The line reads e.g. ``prefix cache: 412 of 431 prompt tokens reused (pinned snapshot),
+    19 to prefill``; the source is ``nothing`` when no token was reused, ``live KV`` when the
+    KV cache already held them, else ``snapshot`` or ``pinned snapshot`` (a fixed prefix).
+
+    Args:
+        prompt: the prompt's length, tokens.
+        reused: tokens served from the cache, not prefilled.
+        served_by: the snapshot restored for it, ``None`` when none was.
+    """
+    if not _log.isEnabledFor(logging.DEBUG):
+        return
+    if reused == 0:
+        source = "nothing"
+    elif served_by is None:
+        source = "live KV"
+    else:
+        source = "pinned snapshot" if served_by.pinned else "snapshot"
+    _log.debug(
+        "prefix cache: %d of %d prompt tokens reused (%s), %d to prefill",
+        reused,
+        prompt,
+        source,
+        prompt - reused,
+    )
 
 
 def _raise_template_error(message: str) -> None:

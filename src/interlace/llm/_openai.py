@@ -5,7 +5,9 @@ Built on the official ``openai`` SDK. Requests stream with ``stream_options.incl
 server's own token counts (and prompt-cache hits, where reported) end up in
 :class:`~interlace.llm.Usage`. Retries with exponential backoff on 408/409/429/5xx and connection
 errors are the SDK's (``max_retries``, bounded); every SDK failure is re-raised as a typed
-:class:`~interlace.LLMError`.
+:class:`~interlace.LLMError`. A request that needed retries is logged (warning, logger
+``interlace.llm``) with how many it took; the grammar fallback (below) is logged at debug level
+when it resends the request.
 
 Native function calling (:class:`~interlace.llm.NativeToolCalling`): :meth:`OpenAICompatLLM.
 stream_tools` sends the offered functions as ``tools``/``tool_choice``/``parallel_tool_calls``
@@ -21,6 +23,7 @@ arrives (``interrupt_requests``), so send requests to it one at a time (or start
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -54,6 +57,8 @@ from interlace.llm._base import (
 )
 from interlace.llm._pricing import PriceTable
 from interlace.llm._toolcalls import NativeTools, ToolCall
+
+_log = logging.getLogger("interlace.llm")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -261,7 +266,7 @@ class OpenAICompatLLM(LLM):
         try:
             request = self._request(messages, config, tools)
             try:
-                response = await self.client.chat.completions.create(**request)
+                response = await self._create(request)
             except openai.BadRequestError as exc:
                 if config.grammar is None or self.grammar_field is None:
                     raise
@@ -270,9 +275,14 @@ class OpenAICompatLLM(LLM):
                     f"the server rejected the {self.grammar_field} grammar field "
                     f"({_clip(str(exc))}); decoding without grammars from now on",
                 )
+                _log.debug(
+                    "%r rejected the %s grammar field (HTTP 400): resending the request without it",
+                    self.model,
+                    self.grammar_field,
+                )
                 self.grammar_field = None
                 request = self._request(messages, config, tools)
-                response = await self.client.chat.completions.create(**request)
+                response = await self._create(request)
         except openai.OpenAIError as exc:
             raise _typed(exc, self.model) from exc
         parts: list[str] = []
@@ -321,6 +331,13 @@ class OpenAICompatLLM(LLM):
             warnings=warnings,
         )
 
+    async def _create(self, request: dict[str, Any]) -> Any:
+        """Send ``request`` (the SDK retries it); the reply's chunk stream. Logs a request
+        that needed retries. SDK errors propagate."""
+        raw = await self.client.chat.completions.with_raw_response.create(**request)
+        log_retries(self.model, getattr(raw, "retries_taken", 0))  # openai >= 1.44 has it
+        return raw.parse()
+
     @property
     def constrains(self) -> bool:  # type: ignore[override]
         """Whether :attr:`GenerationConfig.grammar` is sent to the server (and enforced there)."""
@@ -353,6 +370,19 @@ class OpenAICompatLLM(LLM):
             request["tool_choice"] = tools.choice
             request["parallel_tool_calls"] = tools.parallel_tool_calls
         return request
+
+
+def log_retries(model: str, retries: int) -> None:
+    """Log (warning, ``interlace.llm``) that a request to ``model`` was answered only after
+    ``retries`` retries (rate limits, 5xx, connection errors: the SDK's backoff, seconds of
+    latency); nothing when it took none."""
+    if retries > 0:
+        _log.warning(
+            "request to %r answered after %d %s (rate limit, server or connection errors)",
+            model,
+            retries,
+            "retry" if retries == 1 else "retries",
+        )
 
 
 _LLGUIDANCE_PREFIX = "%llguidance {}\n"  # llama.cpp server: the grammar is llguidance Lark
