@@ -21,8 +21,9 @@ import anyio
 import pytest
 from typer.testing import CliRunner
 
+import interlace
 from _bench_helpers import SHARED_DATA
-from interlace import NativeFunctionCalling, Tool, UsageError
+from interlace import NativeFunctionCalling, Tool, UsageError, _events
 from interlace.bench._benchmarks import build_agent
 from interlace.bench._examples import HOTPOTQA
 from interlace.bench._registry import (
@@ -34,7 +35,13 @@ from interlace.bench._registry import (
 )
 from interlace.bench._runner import MeteredLLM
 from interlace.cli import app
-from interlace.llm import LocalLLM, NativeToolCalling, OpenAICompatLLM
+from interlace.llm import (
+    GenerationConfig,
+    LocalLLM,
+    NativeToolCalling,
+    NativeTools,
+    OpenAICompatLLM,
+)
 from interlace.testing import ScriptedLLM
 from test_reliability_llm import SSE, FaultServer, Writer, _event, _head
 from test_reliability_llm import serve as serve  # the fixture
@@ -236,6 +243,58 @@ async def test_native_asks_for_one_call_per_turn_and_runs_them_one_at_a_time(
     assert most == 1 and result.tool_calls == 2  # this server ignored the flag: run in order
     assert any("despite parallel_tool_calls=False" in e for e in result.errors)
     assert result.answer == "Paris"
+
+
+@pytest.mark.anyio
+async def test_native_requests_are_metered_and_stream_events_like_any_request(
+    serve: Serve,
+) -> None:
+    async def handler(n: int, writer: Writer) -> None:
+        await _reply(writer, PARALLEL_TURN if n == 0 else ANSWER_TURN)
+
+    server = await serve(handler)
+
+    async def search(entity: str) -> str:
+        return entity
+
+    metered = MeteredLLM(_llm(server))
+    agent = NativeFunctionCalling(metered, [_search_tool(search)], max_turns=1)
+    with anyio.fail_after(DEADLINE):
+        events = [e async for e in agent.events("Which city is the capital of France?")]
+    answer = events[-1]
+    assert isinstance(answer, interlace.Answer) and answer.result.answer == "Paris"
+    result = answer.result
+    # every request the fake received is counted, by the run and by the bench's meter
+    assert server.requests == 2 and result.llm_calls == 2 and metered.stats.calls == 2
+    assert metered.stats.usage == result.usage
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (320, 42)
+    # through the one request path: LLM events with the turn's role, tool events between
+    kinds = [
+        f"{type(e).__name__}:{e.role}" if isinstance(e, interlace.LLMStart | interlace.LLMEnd)
+        else type(e).__name__
+        for e in events
+        if not isinstance(e, interlace.LLMText)
+    ]  # fmt: skip
+    assert kinds[:2] == ["LLMStart:native", "LLMEnd:native"]
+    assert kinds[-3:] == ["LLMStart:native-final", "LLMEnd:native-final", "Answer"]
+    assert kinds.count("TaskFinished") == 2  # the third call's arguments never parsed
+    final = next(e for e in events if isinstance(e, interlace.LLMStart) and e.role != "native")
+    text = [
+        e.text for e in events if isinstance(e, interlace.LLMText) and e.request == final.request
+    ]
+    assert "".join(text) == "Paris"
+
+
+@pytest.mark.anyio
+async def test_offering_tools_to_a_backend_without_native_calls_is_a_usage_error() -> None:
+    async def search(entity: str) -> str:
+        return entity
+
+    offer = NativeTools.from_tools([_search_tool(search)])
+    ask = [interlace.Message(role="user", content="q")]
+    with pytest.raises(UsageError, match="cannot offer functions natively"):
+        async for _ in _events.stream(ScriptedLLM(["x"]), ask, GenerationConfig(), tools=offer):
+            pass
 
 
 @pytest.mark.anyio

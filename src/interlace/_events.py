@@ -41,11 +41,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from interlace._clock import now
-from interlace._errors import ToolTimeoutError
+from interlace._errors import ToolTimeoutError, UsageError
 from interlace._plan import Ref, Template
 from interlace._scheduler import Cancelled, Failed, Outcome, Skipped, Succeeded
 from interlace._tools import Invocable, Tool
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem, TextDelta
+from interlace.llm._toolcalls import NativeToolCalling, NativeTools
 
 if TYPE_CHECKING:
     from interlace._plan import Task
@@ -390,17 +391,46 @@ def render_call(tool: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> st
 
 
 async def stream(
-    llm: LLM, messages: Sequence[Message], config: GenerationConfig
+    llm: LLM,
+    messages: Sequence[Message],
+    config: GenerationConfig,
+    *,
+    tools: NativeTools | None = None,
 ) -> AsyncIterator[StreamItem]:
     """``llm.stream(messages, config)``, emitting :class:`LLMStart`, :class:`LLMText` and
     :class:`LLMEnd` (role: ``config.role``) and logging the request at debug level: the one
-    request path agents and tools use."""
+    request path agents and tools use.
+
+    Args:
+        llm: the backend.
+        messages: the prompt.
+        config: generation settings; ``config.role`` names the request in events and logs.
+        tools: functions to offer natively: the request is then
+            ``llm.stream_tools(messages, tools, config)``
+            (:class:`~interlace.llm.NativeToolCalling`), with the same events.
+
+    Raises:
+        UsageError: ``tools`` given for a backend that cannot offer functions natively.
+        LLMError: the backend failed (logged as a warning first).
+    """
     role = config.role or "llm"
+    if tools is None:
+        items = llm.stream(messages, config)
+    elif isinstance(llm, NativeToolCalling):
+        items = llm.stream_tools(messages, tools, config)
+    else:
+        raise UsageError(
+            f"{type(llm).__name__} ({llm.model!r}) cannot offer functions natively: "
+            "stream(llm, messages, config, tools=...) needs a NativeToolCalling backend"
+        )
     request = next(_REQUEST_IDS)
-    _log.debug("request %d (%s) to %s: %d messages", request, role, llm.model, len(messages))
+    offered = "" if tools is None else f", {len(tools.schemas)} functions offered"
+    _log.debug(
+        "request %d (%s) to %s: %d messages%s", request, role, llm.model, len(messages), offered
+    )
     emit(LLMStart(request=request, role=role, time=now()))
     try:
-        async for item in llm.stream(messages, config):
+        async for item in items:
             if isinstance(item, TextDelta):
                 if item.text:
                     emit(LLMText(request=request, role=role, text=item.text, time=now()))

@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 
+from interlace import _events
 from interlace._errors import InterlaceError, UnknownToolError, UsageError
 from interlace._executor import invoke_tool
 from interlace._scheduler import Failed, Succeeded
@@ -106,7 +107,6 @@ class NativeFunctionCalling(EventStreaming):
                 f"{[t.name for t in tools]}"
             )
         self.llm = llm
-        self.caller: NativeToolCalling = llm
         self.parallel = parallel
         self.max_turns = max_turns
         self.config = config
@@ -169,7 +169,8 @@ class NativeFunctionCalling(EventStreaming):
     ) -> Completion:
         """One turn: stream it, record it (an LLM span of ``role`` with the calls)."""
         final: Completion | None = None
-        async for item in self.caller.stream_tools(messages, offer, self.config):
+        config = dataclasses.replace(self.config, role=role)
+        async for item in _events.stream(self.llm, messages, config, tools=offer):
             if isinstance(item, Completion):
                 final = item
         if final is None:  # pragma: no cover - protocol violation by a backend
