@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from _bench_helpers import SHARED_DATA
 from interlace import Usage, __version__
 from interlace._errors import LLMModelNotFoundError, NetworkUnavailableError
-from interlace.bench._registry import get_benchmark
+from interlace.bench._registry import default_methods, get_benchmark
 from interlace.cli import app
 from interlace.testing import ScriptedLLM
 
@@ -104,9 +104,10 @@ def test_bench_defaults_to_the_benchmark_s_own_methods(
         app, ["bench", "bfcl", "--store", str(tmp_path / "b.jsonl")], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 0, result.output
-    for method in bfcl.methods:
+    for method in default_methods(bfcl):
         assert method in result.output
     assert "compiler" not in result.output
+    assert "native" not in result.output  # supported, but run only when named
     help_text = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "300"}).output
     assert "default: the benchmark's own" in help_text
 

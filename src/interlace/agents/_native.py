@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -30,12 +30,18 @@ from interlace import _events
 from interlace._errors import InterlaceError, UnknownToolError, UsageError
 from interlace._executor import invoke_tool
 from interlace._scheduler import Failed, Succeeded
-from interlace._tools import Tool, find_tool, safe_str
+from interlace._tools import Invocable, find_tool, safe_str
 from interlace.agents._common import RunMeter, clip, prompt_digest
 from interlace.agents._observe import fit_observation
 from interlace.agents._result import EventStreaming, RunResult
 from interlace.llm._base import LLM, Completion, GenerationConfig, Message
-from interlace.llm._toolcalls import NativeToolCalling, NativeTools, ToolCall
+from interlace.llm._toolcalls import (
+    FunctionNames,
+    NativeToolCalling,
+    NativeTools,
+    SupportsOpenAISchema,
+    ToolCall,
+)
 
 __all__ = ["NativeFunctionCalling"]
 
@@ -50,13 +56,22 @@ _SEQUENTIAL = "; call one function at a time"
 _FINAL = "No more function calls. Reply with the answer only."
 
 
+class OfferedTool(Invocable, SupportsOpenAISchema, Protocol):
+    """What the native methods can offer and call: a :class:`~interlace.Tool`, or any tool
+    with a ``name``, ``openai_schema()`` and ``async invoke(args, kwargs)`` (BFCL's
+    functions)."""
+
+
 class NativeFunctionCalling(EventStreaming):
     """The model calls the tools natively (``tools=`` in the request), turn by turn.
 
     Args:
         llm: a backend that offers functions natively (:class:`~interlace.llm.NativeToolCalling`,
             e.g. :class:`~interlace.llm.OpenAICompatLLM`).
-        tools: the tools; each is offered as its :meth:`~interlace.Tool.openai_schema`.
+        tools: the tools; each is offered as its :meth:`~interlace.Tool.openai_schema`, under
+            its own name or, when OpenAI's API would refuse that name (``math.factorial``),
+            under the name :class:`~interlace.llm._toolcalls.FunctionNames` gives it; calls
+            are recorded under the tool's own name.
         parallel: ``"native-parallel"`` (several calls per turn, run concurrently) or, when
             ``False``, ``"native"`` (``parallel_tool_calls=False``, calls run one at a time).
         max_turns: turns that may call functions (>= 1) before one more turn asks for the
@@ -77,7 +92,7 @@ class NativeFunctionCalling(EventStreaming):
     def __init__(
         self,
         llm: LLM,
-        tools: Sequence[Tool],
+        tools: Sequence[OfferedTool],
         *,
         parallel: bool = True,
         max_turns: int = 8,
@@ -100,7 +115,7 @@ class NativeFunctionCalling(EventStreaming):
                 f"NativeFunctionCalling(max_turns={max_turns}, max_concurrency="
                 f"{max_concurrency}): both must be at least 1"
             )
-        self.tools: Mapping[str, Tool] = {t.name: t for t in tools}
+        self.tools: Mapping[str, OfferedTool] = {t.name: t for t in tools}
         if len(self.tools) != len(tools) or not tools:
             raise UsageError(
                 f"{self.name}: give one or more tools with unique names, got "
@@ -112,7 +127,13 @@ class NativeFunctionCalling(EventStreaming):
         self.config = config
         how = _PARALLEL if parallel else _SEQUENTIAL
         self.system = system if system is not None else _RULES.format(how=how)
-        self.offer = NativeTools.from_tools(list(tools), parallel_tool_calls=parallel)
+        self.names = FunctionNames.of([t.name for t in tools])
+        self.offered: Mapping[str, OfferedTool] = {
+            self.names.offer(name): tool for name, tool in self.tools.items()
+        }
+        self.offer = NativeTools.from_tools(
+            list(tools), parallel_tool_calls=parallel, names=self.names
+        )
         self.tool_timeout = tool_timeout
         self.max_concurrency = max_concurrency if parallel else 1
         self.observation_tokens = observation_tokens
@@ -229,18 +250,18 @@ class NativeFunctionCalling(EventStreaming):
     ) -> tuple[str, dict[str, Any]]:
         """Run one call; returns its result text and its record for ``details["calls"]``."""
         record: dict[str, Any] = {"turn": turn, "id": call.id, "name": call.name, "args": []}
-        found = find_tool(self.tools, call.name)
+        found = find_tool(self.offered, call.name)
         try:
             record["arguments"] = arguments = call.parsed_arguments()
             if found is None:
                 raise UnknownToolError(
-                    f"there is no function {call.name!r}; offered: {', '.join(self.tools)}"
+                    f"there is no function {call.name!r}; offered: {', '.join(self.offered)}"
                 )
         except InterlaceError as exc:
             record.setdefault("arguments", call.arguments)
             return self._failed(exc, record, meter), record
-        name, tool = found
-        record["name"] = name
+        _, tool = found
+        record["name"] = name = tool.name  # the tool's own name (BFCL scores by it)
         meter.tool_calls += 1
         with meter.trace.span("tool", name, task_id=task_id, call_id=call.id, turn=turn) as attrs:
             outcome = await invoke_tool(tool, (), arguments, timeout=self.tool_timeout)

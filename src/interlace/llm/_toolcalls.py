@@ -10,11 +10,17 @@ compares against (Kim et al. 2023, arXiv 2312.04511, §5).
 A backend that can do this declares it by implementing :class:`NativeToolCalling`
 (:class:`~interlace.llm.OpenAICompatLLM` does; the embedded :class:`~interlace.llm.LocalLLM`
 does not). Agents test for the protocol, never for attributes.
+
+OpenAI's function names match ``^[a-zA-Z0-9_-]{1,64}$``; tools named otherwise (BFCL's
+``math.factorial``, MCP names with dots) are offered under the names of :class:`FunctionNames`,
+a reversible mapping, and calls are mapped back to the tool's own name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -77,6 +83,65 @@ class SupportsOpenAISchema(Protocol):
     def openai_schema(self) -> dict[str, Any]: ...
 
 
+_OPENAI_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_NOT_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionNames:
+    """Tool names and the names they are offered under: a bijection.
+
+    A name OpenAI accepts (``^[a-zA-Z0-9_-]{1,64}$``) is offered as itself. Any other has each
+    character outside that set replaced by ``_`` and is cut to 64 characters
+    (``math.factorial`` → ``math_factorial``); when that is taken, by a valid name or by an
+    earlier replacement, it ends in ``_`` and 8 hex digits of the SHA-256 of the original name
+    instead (``math_factorial_1f0c2a9e``), so two tools never share an offered name and the
+    same names always map alike.
+
+    Attributes:
+        offered: ``{tool name: offered name}``, in the tools' order.
+    """
+
+    offered: Mapping[str, str]
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> FunctionNames:
+        """The mapping of ``names``.
+
+        Raises:
+            UsageError: a name is empty or repeated.
+        """
+        if len(set(names)) != len(names) or not all(names):
+            raise UsageError(f"FunctionNames: names must be non-empty and unique, got {names}")
+        taken = {n for n in names if _OPENAI_NAME.fullmatch(n)}
+        offered: dict[str, str] = {}
+        for name in names:
+            if name in taken:
+                offered[name] = name
+                continue
+            candidate = _NOT_NAME.sub("_", name)[:64]
+            digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+            salt = 0
+            while candidate in taken:
+                suffix = digest[salt : salt + 8]
+                candidate = f"{_NOT_NAME.sub('_', name)[: 64 - 9]}_{suffix}"
+                salt += 1
+            taken.add(candidate)
+            offered[name] = candidate
+        return cls(offered)
+
+    def offer(self, name: str) -> str:
+        """The name ``name`` is offered under (``KeyError`` for a name not in the mapping)."""
+        return self.offered[name]
+
+    def original(self, offered: str) -> str | None:
+        """The tool name offered as ``offered``; ``None`` when no tool was."""
+        for name, given in self.offered.items():
+            if given == offered:
+                return name
+        return None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NativeTools:
     """The functions one request offers, and how the model may call them.
@@ -114,19 +179,35 @@ class NativeTools:
         *,
         parallel_tool_calls: bool = True,
         choice: ToolChoice = "auto",
+        names: FunctionNames | None = None,
     ) -> NativeTools:
         """The offer of ``tools`` (each one's :meth:`~interlace.Tool.openai_schema`).
 
+        Args:
+            tools: the functions.
+            parallel_tool_calls: as for the class.
+            choice: as for the class.
+            names: offer each function under ``names.offer(its name)`` (``None``: its own).
+
         Raises:
             UsageError: as for the class.
+            KeyError: a function's name is not in ``names``.
         """
         schemas = tuple(t.openai_schema() for t in tools)
+        if names is not None:
+            schemas = tuple(_renamed(schema, names) for schema in schemas)
         return cls(schemas=schemas, parallel_tool_calls=parallel_tool_calls, choice=choice)
 
     @property
     def names(self) -> tuple[str, ...]:
         """The offered function names, in order."""
         return tuple(_schema_name(schema) for schema in self.schemas)
+
+
+def _renamed(schema: Mapping[str, Any], names: FunctionNames) -> dict[str, Any]:
+    function = dict(schema["function"])
+    function["name"] = names.offer(function["name"])
+    return {**schema, "function": function}
 
 
 def _schema_name(schema: Any) -> str:

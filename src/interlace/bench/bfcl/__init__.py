@@ -8,6 +8,13 @@ categories.
 Every result's ``details`` holds ``calls`` (what the checker judged), ``decode_latency`` (first to
 last generated token, seconds) and ``latency_model`` (``sync``/``sync_parallel``/``async``
 seconds from the measured generation and execution times of the calls).
+
+``native`` and ``native-parallel`` (run only when named, on an OpenAI-compatible backend) offer
+the functions natively (``tools=``, :class:`~interlace.agents.NativeFunctionCalling`): each BFCL
+document becomes an OpenAI function schema (:func:`~interlace.bench.bfcl._native.openai_schema`),
+dotted names are offered under the names of
+:class:`~interlace.llm._toolcalls.FunctionNames` (``math.factorial`` → ``math_factorial``) and
+the calls are recorded, and scored, under the BFCL names. Their ``details`` hold ``calls`` only.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from interlace._errors import ToolArgumentError, UsageError
 from interlace._tools import find_tool
 from interlace.agents._asynclm import AsyncLM
+from interlace.agents._native import NativeFunctionCalling
 from interlace.agents._result import Agent, RunResult
 from interlace.agents._sync import SyncCalling
 from interlace.bench._registry import Question, RunOptions, register
@@ -33,6 +41,7 @@ from interlace.bench.bfcl._data import (
     load,
     multi_step_groups,
 )
+from interlace.bench.bfcl._native import NativeBFCLTool
 from interlace.bench.bfcl._tools import (
     BFCLTool,
     backend_docs,
@@ -44,9 +53,11 @@ from interlace.bench.bfcl._tools import (
     render_function,
     simple_tools,
 )
-from interlace.llm._base import LLM
+from interlace.llm._base import LLM, GenerationConfig
 
-METHODS = ("sync", "sync-parallel", "async-naive", "async", "async-futures")
+CML_METHODS = ("sync", "sync-parallel", "async-naive", "async", "async-futures")
+NATIVE_METHODS = ("native", "native-parallel")
+METHODS = CML_METHODS + NATIVE_METHODS
 
 __all__ = [
     "CATEGORIES",
@@ -84,14 +95,18 @@ class BFCLBenchmark:
 
     Attributes:
         name: ``"bfcl"``.
-        methods: ``("sync", "sync-parallel", "async-naive", "async", "async-futures")``
-            (``async-futures``: async where a call may take an earlier call's result, ``$c1``).
+        methods: ``("sync", "sync-parallel", "async-naive", "async", "async-futures",
+            "native", "native-parallel")`` (``async-futures``: async where a call may take an
+            earlier call's result, ``$c1``; the native methods: the backend's own function
+            calling).
+        default_methods: those run without ``--methods``: all but the native ones.
         categories: categories :meth:`load` reads.
         max_tokens: generated-token budget per run.
     """
 
     name = "bfcl"
     methods: tuple[str, ...] = METHODS
+    default_methods: tuple[str, ...] = CML_METHODS
     datasets: tuple[str, ...] = ("bfcl",)  # fetched by `interlace bench` on first use
 
     def __init__(self, *, categories: Sequence[str] | None = None, max_tokens: int = 256) -> None:
@@ -130,9 +145,16 @@ class BFCLBenchmark:
         """A fresh agent with fresh tools (and backend state) for ``question``.
 
         Raises:
-            UsageError: unknown method.
+            UsageError: unknown method, or a native method on a backend without native
+                function calling (the embedded model).
         """
         tools = self._tools(question, options)
+        if method in NATIVE_METHODS:  # on the metered backend: it forwards native calling
+            config = GenerationConfig(max_tokens=self.max_tokens)
+            offered = [NativeBFCLTool(tool) for tool in tools]
+            return NativeFunctionCalling(
+                llm, offered, parallel=method == "native-parallel", config=config
+            )
         functions = "\n".join(t.render() for t in tools)
         base: Any = getattr(llm, "inner", llm)
         common: dict[str, Any] = {"functions": functions, "max_tokens": self.max_tokens}
@@ -155,7 +177,7 @@ class BFCLBenchmark:
                 {
                     "name": c["name"],
                     "arguments": bind_positional(
-                        c.get("args", []), c["arguments"], docs.get(c["name"])
+                        c.get("args", []), _arguments(c), docs.get(c["name"])
                     ),
                 }
                 for c in calls
@@ -164,6 +186,13 @@ class BFCLBenchmark:
         root = self._root or Path(".")
         entries = question.meta["entries"]
         return multi_step_state_matches(root, entries, accepted_calls(root, entries, calls))
+
+
+def _arguments(call: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A recorded call's arguments by name; a native call whose arguments were not a JSON
+    object keeps its text under ``"<unparsed>"``, which no parameter matches (a wrong call)."""
+    arguments = call.get("arguments", {})
+    return arguments if isinstance(arguments, Mapping) else {"<unparsed>": arguments}
 
 
 def accepted_calls(
@@ -187,7 +216,7 @@ def accepted_calls(
             continue
         name, doc = found
         try:
-            bound = check_arguments(doc, call.get("args", []), call.get("arguments", {}))
+            bound = check_arguments(doc, call.get("args", []), _arguments(call))
         except ToolArgumentError:
             continue
         accepted.append({"name": name, "args": [], "arguments": bound})

@@ -1,0 +1,103 @@
+"""BFCL functions offered natively (``tools=``): the ``native`` and ``native-parallel`` methods.
+
+A BFCL function document is almost an OpenAI function schema: its parameter types are Python's
+names (``dict``, ``float``, ``tuple``, ``any``) where JSON Schema has ``object``, ``number``,
+``array`` and no type, and its names may hold dots (``math.factorial``), which OpenAI's API
+refuses; :class:`~interlace.agents.NativeFunctionCalling` offers those under the names of
+:class:`~interlace.llm._toolcalls.FunctionNames` and records the calls under the BFCL names, so
+the BFCL checker scores them as it scores the CML methods.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from interlace.bench.bfcl._tools import BFCLTool
+
+_TYPES = {
+    "dict": "object", "object": "object", "hashmap": "object",
+    "array": "array", "list": "array", "tuple": "array", "arraylist": "array",
+    "string": "string", "str": "string", "char": "string",
+    "integer": "integer", "int": "integer", "long": "integer",
+    "float": "number", "double": "number", "number": "number",
+    "boolean": "boolean", "bool": "boolean",
+}  # fmt: skip
+"""BFCL's parameter types (Python's names, a few Java ones), lower-cased, as JSON Schema types;
+any other (``any``) constrains nothing."""
+
+
+def openai_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One BFCL parameter spec as JSON Schema for an OpenAI function.
+
+    Types are renamed (``dict`` → ``object``, ``float`` → ``number``, ``tuple`` → ``array``;
+    ``any`` or an unknown type: no ``type``); ``properties``, ``items`` and
+    ``additionalProperties`` are converted alike; every other key (``description``, ``enum``,
+    ``required``, ``default``...) is kept, so the model reads the parameters' descriptions.
+    """
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key == "type":
+            kind = _TYPES.get(str(value).lower())
+            if kind is not None:
+                out["type"] = kind
+        elif key == "properties" and isinstance(value, Mapping):
+            out[key] = {
+                name: openai_parameters(sub) if isinstance(sub, Mapping) else {}
+                for name, sub in value.items()
+            }
+        elif key in ("items", "additionalProperties") and isinstance(value, Mapping):
+            out[key] = openai_parameters(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def openai_schema(doc: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+    """A BFCL function document in OpenAI's function-calling format.
+
+    Args:
+        doc: the BFCL document (``name``, ``description``, ``parameters``).
+        name: the function's name (default: the document's), kept as BFCL spells it.
+
+    Returns:
+        ``{"type": "function", "function": {"name", "description", "parameters"}}``, the
+        parameters an ``object`` schema (:func:`openai_parameters`).
+    """
+    params = doc.get("parameters")
+    parameters = openai_parameters(params) if isinstance(params, Mapping) else {}
+    parameters["type"] = "object"
+    parameters.setdefault("properties", {})
+    function = {
+        "name": name if name is not None else str(doc["name"]),
+        "description": str(doc.get("description", "")).strip(),
+        "parameters": parameters,
+    }
+    return {"type": "function", "function": function}
+
+
+@dataclass(frozen=True, slots=True)
+class NativeBFCLTool:
+    """A :class:`~interlace.bench.bfcl._tools.BFCLTool` as the native methods offer it: same
+    name, calls and latency, plus :meth:`openai_schema`.
+
+    Attributes:
+        tool: the BFCL function.
+    """
+
+    tool: BFCLTool
+
+    @property
+    def name(self) -> str:
+        """The BFCL name (calls are recorded and scored under it)."""
+        return self.tool.name
+
+    def openai_schema(self) -> dict[str, Any]:
+        """:func:`openai_schema` of the function's document."""
+        return openai_schema(self.tool.doc, self.tool.name)
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """:meth:`BFCLTool.invoke <interlace.bench.bfcl._tools.BFCLTool.invoke>` (its errors)."""
+        return await self.tool.invoke(args, kwargs)
