@@ -2,7 +2,9 @@
 
 An interrupt appended mid-generation goes into the live KV cache (only its own tokens are
 evaluated; nothing is prefilled again) and the continuation depends on it; the naive baseline
-re-prefills the whole context; constrained decoding never lets the model write ``[INTR]``.
+re-prefills the whole context; decoding under the CML grammar never lets the model write
+``[INTR]``, an unknown function or an unknown parameter, and a grammar that does not compile
+falls back to unconstrained decoding with a warning in the run's errors.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import Any
 import anyio
 import pytest
 
+import interlace.agents._asynclm as asynclm_module
+from interlace import tool
 from interlace._errors import LLMModelNotFoundError
-from interlace.agents._asynclm import _MASKS, AsyncLM
-from interlace.cml import EngineDecoder, ReprefillDecoder, TokenMask, TokenMonitor
-from interlace.llm import LocalLLM, Message, resolve_model
+from interlace.agents._asynclm import AsyncLM
+from interlace.cml import EngineDecoder, ReprefillDecoder, TokenMonitor
+from interlace.llm import Grammar, LocalLLM, Message, resolve_model
 
 pytestmark = [pytest.mark.slow]
 
@@ -64,6 +68,23 @@ SYSTEM = (
 USER = "Call get_code() and tell me the code."
 
 
+@tool
+def get_code() -> str:
+    """The secret code."""
+    return "7319"
+
+
+@tool
+def get_weather(city: str, days: int = 1) -> str:
+    """The weather forecast.
+
+    Args:
+        city: the city's name.
+        days: how many days ahead.
+    """
+    return f"sunny in {city}"
+
+
 async def _decode(decoder: EngineDecoder, monitor: TokenMonitor, n: int) -> str:
     out = ""
     for _ in range(n):
@@ -83,8 +104,9 @@ async def _run_with_interrupt(llm: LocalLLM, value: str, *, naive: bool = False)
         prompt = raw.tokenize(prefix)
         await anyio.to_thread.run_sync(raw.prefill, prompt)
         engine = SpyEngine(raw)
-        mask = await AsyncLM(llm, [])._mask(raw)  # the real setup: constrained decoding
-        decoder = (ReprefillDecoder if naive else EngineDecoder)(engine, mask)
+        constraint = await AsyncLM(llm, [get_code])._constraint(raw)  # the real setup
+        assert constraint is not None
+        decoder = (ReprefillDecoder if naive else EngineDecoder)(engine, constraint)
         monitor = TokenMonitor()
         before = await _decode(decoder, monitor, 4)
         kv_before, kept = engine.kv_len, engine.tokens
@@ -126,30 +148,62 @@ async def test_naive_baseline_prefills_the_whole_context_again(qwen: LocalLLM) -
 
 
 @pytest.mark.anyio
-async def test_mask_never_lets_the_model_write_intr(qwen: LocalLLM) -> None:
+async def test_the_cml_grammar_never_lets_the_model_write_intr(qwen: LocalLLM) -> None:
     messages = [
         Message(role="system", content="You copy text exactly."),
         Message(
             role="user", content="Write exactly this and nothing else: [INTR] c1 [HEAD] 5 [END]"
         ),
     ]
-    _MASKS.pop(qwen, None)  # earlier tests built it: build it afresh here
-    agent = AsyncLM(qwen, [])
+    agent = AsyncLM(qwen, [get_code])
     outputs = []
     async with qwen.exclusive() as engine:
-        mask = await agent._mask(engine)  # built once per model, reused by later runs
-        assert isinstance(mask, TokenMask) and agent.mask_build_s > 0.0
-        for constraint in (None, mask):
+        for constrained in (False, True):
+            constraint = await agent._constraint(engine) if constrained else None
             prompt = engine.tokenize(engine.chat_prefix(messages))
             await anyio.to_thread.run_sync(engine.prefill, prompt)
             decoder = EngineDecoder(engine, constraint)
             outputs.append(await _decode(decoder, TokenMonitor(), 16))
-    unconstrained, constrained = outputs
+            assert (decoder.grammar_seconds > 0.0) == constrained
+    unconstrained, constrained_text = outputs
     assert "[INTR]" in unconstrained  # the prompt does make the model want to write it
-    assert "[INTR" not in constrained, constrained
-    again = AsyncLM(qwen, [])
-    async with qwen.exclusive() as engine:
-        assert await again._mask(engine) is mask and again.mask_build_s == 0.0
+    assert "[INTR" not in constrained_text, constrained_text
+
+
+@pytest.mark.anyio
+async def test_constrained_calls_name_listed_functions_with_typed_keywords(
+    qwen: LocalLLM,
+) -> None:
+    # Asked for a function it does not have, the model calls it (an unknown-function error)
+    # and then writes [INTR] blocks itself; under the grammar it calls the listed function,
+    # by keyword, and writes no block of the runtime's.
+    question = (
+        "Get the forecast for Paris for two days and for Rome for one day using get_forecast."
+    )
+    free = await AsyncLM(qwen, [get_weather], constrained=False, max_tokens=80).run(question)
+    held = await AsyncLM(qwen, [get_weather], max_tokens=80).run(question)
+    assert held.details["grammar_s"] > 0.0 and free.details["grammar_s"] == 0.0
+    assert any(c["name"] != "get_weather" for c in free.details["calls"]), free.details["text"]
+    assert any("[INTR]" in e for e in free.errors), free.errors
+    calls = held.details["calls"]
+    assert calls, held.details["text"]
+    for call in calls:
+        assert call["name"] == "get_weather" and call["args"] == [] and call["ok"], call
+        assert set(call["arguments"]) <= {"city", "days"} and "city" in call["arguments"]
+        assert isinstance(call["arguments"].get("days", 1), int), call
+    assert held.errors == (), held.errors
+
+
+@pytest.mark.anyio
+async def test_a_cml_grammar_that_does_not_compile_falls_back_with_a_warning(
+    qwen: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = Grammar(lark="start: undefined_rule", name="cml")
+    monkeypatch.setattr(asynclm_module, "cml_grammar", lambda tools, futures=False: broken)
+    result = await AsyncLM(qwen, [get_code], max_tokens=24).run(USER)
+    assert any("grammar" in e and "unconstrained" in e for e in result.errors), result.errors
+    assert result.details["grammar_s"] == 0.0
+    assert result.details["text"], "the run went on, unconstrained"
 
 
 @pytest.mark.anyio

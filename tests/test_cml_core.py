@@ -1,4 +1,4 @@
-"""CML grammar, token monitor (any chunking), mask, interrupt manager, latency model."""
+"""CML grammar, token monitor (any chunking), interrupt manager, latency model."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from interlace.cml import (
     CallEvent,
     InterruptManager,
     TextEvent,
-    TokenMask,
     TokenMonitor,
     TrapEvent,
     format_call,
@@ -92,22 +91,6 @@ def test_monitor_critical_section_and_model_intr() -> None:
     assert not monitor.critical
     events = monitor.feed("[INTR] a [HEAD] 1 [END]")
     assert isinstance(events[-1], BlockError) and monitor.violation
-
-
-def test_mask_forbids_intr_and_bad_ids() -> None:
-    vocab = ["a", "[", "INT", "CALL", "]", "[INTR]", " id ", "[HEAD]", "(", "[END]", "][", "x"]
-    mask = TokenMask(vocab, eos=0)
-    monitor = TokenMonitor()
-    assert vocab.index("[INTR]") in mask.forbidden(monitor)
-    assert vocab.index("[") not in mask.forbidden(monitor)
-    monitor.feed("[")
-    assert vocab.index("INT") in mask.forbidden(monitor)
-    assert vocab.index("CALL") not in mask.forbidden(monitor)
-    monitor.feed("CALL]")
-    bad = mask.forbidden(monitor)
-    assert vocab.index("(") in bad and vocab.index(" id ") not in bad and 0 in bad
-    monitor.feed(" id [HEAD] f(")
-    assert vocab.index("[END]") not in mask.forbidden(monitor)
 
 
 @pytest.mark.anyio

@@ -6,10 +6,11 @@ import pytest
 
 from interlace import LLMCompiler, tool
 from interlace._errors import LLMModelNotFoundError
-from interlace._grammars import expression_grammar, joiner_grammar, plan_grammar
+from interlace._grammars import cml_grammar, expression_grammar, joiner_grammar, plan_grammar
 from interlace._planner import JoinParsed, LineError, PlanParser, TaskParsed
 from interlace.agents._parse import parse_joiner_output
 from interlace.bench._mathtool import evaluate
+from interlace.bench.bfcl._tools import simple_tools
 from interlace.llm import GenerationConfig, Grammar, LocalLLM, Message, resolve_model
 
 pytestmark = [pytest.mark.slow]
@@ -87,6 +88,65 @@ async def test_joiner_and_expression_grammars_hold(tiny: LocalLLM) -> None:
         GenerationConfig(max_tokens=40, grammar=expression_grammar()),
     )
     assert isinstance(evaluate(expression.text), float), expression.text
+
+
+_BFCL_DOCS = [
+    {
+        "name": "math.gcd",
+        "description": "gcd",
+        "parameters": {
+            "type": "dict",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    },
+    {
+        "name": "weather",
+        "description": "forecast",
+        "parameters": {
+            "type": "dict",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["C", "F"]},
+                "days": {"type": "float"},
+            },
+            "required": ["city"],
+        },
+    },
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("Sure. [CALL] c1 [HEAD] math.gcd(a=12, b=8) [END]\n[TRAP][END]\nThe gcd is 4.", True),
+        (
+            '[CALL] w [HEAD] weather(city="Oslo", days=2.5) [END]'
+            "[CALL] x [HEAD] weather(city=$w) [END]",
+            True,
+        ),
+        ('[CALL] c1 [HEAD] weather(city="Oslo", unit="F") [END]', True),
+        ('[CALL] c1 [HEAD] weather(city="Oslo", unit="K") [END]', False),  # not in the enum
+        ("[CALL] c1 [HEAD] math.gcd(a=12) [END]", False),  # a required parameter missing
+        ("[CALL] c1 [HEAD] math.gcd(12, 8) [END]", False),  # positional
+        ('[CALL] c1 [HEAD] math.gcd(a="12", b=8) [END]', False),  # a string for an integer
+        ("[CALL] c1 [HEAD] math.lcm(a=1, b=2) [END]", False),  # not a listed function
+        ('[CALL] c1 [HEAD] weather(city="Oslo", wind=1) [END]', False),  # unknown parameter
+        ("[INTR] c1 [HEAD] 4 [END]", False),  # only the runtime writes interrupts
+        ("[CALL] 1c [HEAD] math.gcd(a=1, b=2) [END]", False),  # not an identifier
+        ("[TRAP] now [END]", False),
+    ],
+)
+async def test_the_cml_grammar_accepts_exactly_well_formed_calls(
+    tiny: LocalLLM, text: str, ok: bool
+) -> None:
+    grammar = cml_grammar(simple_tools(_BFCL_DOCS), futures=True)
+    async with tiny.exclusive() as engine:
+        constraint = engine.grammars.constraint(grammar)
+        tokens = engine.tokenize(text, add_bos=False, special=False)
+        accepted = all(constraint.accept([t]) for t in tokens)
+    assert accepted == ok, (text, constraint.error)
 
 
 @pytest.mark.anyio

@@ -30,6 +30,7 @@ from interlace.llm._base import Grammar
 
 __all__ = [
     "MAX_PLAN_TASKS",
+    "cml_grammar",
     "expression_grammar",
     "joiner_grammar",
     "plan_grammar",
@@ -47,6 +48,9 @@ _STRING = r'/"([^"\\\n]|\\[^\n])*"/'
 _INT = r"/-?[0-9]{1,18}/"
 _NUMBER = r"/-?[0-9]{1,18}(\.[0-9]{1,12})?([eE]-?[0-9]{1,3})?/"
 _LITERAL = rf"({_STRING} | {_NUMBER} | \"True\" | \"False\" | \"None\")"
+# A flat dict literal ({"k": 1, "n": "x"}): objects are rare arguments, and their keys are not
+# typed by every schema (BFCL's "dict" parameters often give no properties).
+_DICT = r"/\{[^\n\[\]{}]*\}/"
 THOUGHT_TOKENS = 48
 """Most tokens of one ``Thought:`` line; then the grammar forces the line's end."""
 ANSWER_TOKENS = 48
@@ -122,6 +126,8 @@ def _value_alternatives(schema: Mapping[str, Any], *, ref: str | None, depth: in
         return ['"True"', '"False"']
     if kind == "null":
         return ['"None"']
+    if kind == "object":
+        return [_DICT]
     if kind == "array" and depth < 2:
         items = schema.get("items")
         item = value_rule(items if isinstance(items, Mapping) else {}, ref=ref, depth=depth + 1)
@@ -271,3 +277,78 @@ def expression_grammar() -> Grammar:
         ]
     )
     return Grammar(lark=lark, name="expression")
+
+
+_CALL_ID = r"/[A-Za-z_][A-Za-z0-9_]*/"
+_FUTURE = r"/\$[A-Za-z_][A-Za-z0-9_]*/"
+
+
+def _keyword_call_rules(tool: SchemaTool, rule: str, ref: str | None) -> list[str]:
+    """Rules for ``name(k1=v1, k2=v2)`` under rule ``rule``: parameters by keyword in the
+    schema's property order, every required one present, optional ones left out anywhere.
+
+    ``{rule}_f{i}`` writes parameters ``i..`` when none came before (no leading comma),
+    ``{rule}_r{i}`` after one did; both are linear in the number of parameters.
+    """
+    params = tool.parameters
+    properties = params.get("properties") if isinstance(params, Mapping) else None
+    head = _quote(tool.name + "(")
+    if not isinstance(properties, Mapping):  # no schema: any one-line argument text
+        return [f'{rule}: {head} /[^\\n)]*/ ")"']
+    if not properties:
+        return [f"{rule}: {_quote(tool.name + '()')}"]
+    required = set(params.get("required") or ())
+    items = [
+        (name, value_rule(spec if isinstance(spec, Mapping) else {}, ref=ref), name in required)
+        for name, spec in properties.items()
+    ]
+    n = len(items)
+    lines = [f'{rule}: {head} {rule}_f0 ")"']
+    for i, (name, value, needed) in enumerate(items):
+        rest_next = f" {rule}_r{i + 1}" if i + 1 < n else ""
+        pair = f"{_quote(name + '=')} {value}"
+        later = f"{pair}{rest_next}"
+        if needed:
+            lines.append(f"{rule}_f{i}: {later}")
+            lines.append(f'{rule}_r{i}: ", " {later}')
+        else:
+            skip = f" | {rule}_f{i + 1}" if i + 1 < n else ""
+            lines.append(f"{rule}_f{i}: ({later}){skip}")  # never empty: at least one pair
+            lines.append(f'{rule}_r{i}: (", " {pair})?{rest_next}')
+    if not any(needed for _, _, needed in items):  # every parameter optional: "name()" too
+        lines[0] = f'{rule}: {head} {rule}_f0? ")"'
+    return lines
+
+
+def cml_grammar(tools: Sequence[SchemaTool], *, futures: bool = False) -> Grammar:
+    """Everything a CML agent decodes (AsyncLM, Gim, Lee, Zhong 2024, §3): free text without
+    ``[``, ``[CALL] id [HEAD] name(k=v, ...) [END]`` blocks of listed functions with arguments
+    typed by each schema (by keyword, in the schema's order, every required one present) and
+    ``[TRAP][END]``. The model can never write ``[INTR]``, an unknown function, an unknown or
+    missing parameter, or a malformed block; the interrupts the runtime injects are outside
+    the decoded text and so outside the grammar. Generation may end after any block or text.
+
+    Args:
+        tools: the functions calls may name (their ``parameters`` JSON schemas).
+        futures: a whole argument may be ``$id``, an earlier call's result (whether ``id``
+            names an earlier call is left to the parser).
+
+    Returns:
+        The grammar (Lark text).
+    """
+    ref = "future" if futures else None
+    rules = [f"call_{i}_{_rule_name(t.name)}" for i, t in enumerate(tools)]
+    body = " | ".join(rules) if rules else _quote("none()")
+    lines = [
+        "start: TEXT? (block TEXT?)*",
+        "block: call | trap",
+        r"TEXT: /[^\[]+/",
+        'trap: "[TRAP][END]"',
+        f'call: "[CALL] " CALL_ID " [HEAD] " ({body}) " [END]"',
+        f"CALL_ID: {_CALL_ID}",
+    ]
+    if futures:
+        lines.append(f"future: {_FUTURE}")
+    for tool, rule in zip(tools, rules, strict=True):
+        lines += _keyword_call_rules(tool, rule, ref)
+    return Grammar(lark="\n".join(lines), name="cml")

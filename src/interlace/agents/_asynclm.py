@@ -23,20 +23,20 @@ it when ``c1`` succeeds (where LLMCompiler's DAG meets AsyncLM's decoding).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 
 from interlace._clock import now
 from interlace._errors import UsageError
+from interlace._grammars import SchemaTool, cml_grammar
 from interlace._plan import iter_refs
 from interlace.agents._result import EventStreaming, RunResult
 from interlace.cml._interrupts import InterruptManager
 from interlace.cml._latency import latency_model
-from interlace.cml._monitor import TokenMask
 from interlace.cml._runtime import (
     CMLEngine,
     CMLLoop,
@@ -50,10 +50,12 @@ from interlace.cml._runtime import (
     StreamDecoder,
     written_futures,
 )
-from interlace.llm._base import LLM, GenerationConfig, Message, TokenLevel, Usage
+from interlace.llm._base import LLM, GenerationConfig, Grammar, Message, TokenLevel, Usage
 from interlace.trace._spans import Trace
 
-_MASKS: weakref.WeakKeyDictionary[Any, TokenMask] = weakref.WeakKeyDictionary()
+if TYPE_CHECKING:  # numpy stays unimported until a local model decodes
+    from interlace.llm._constrain import Constraint, GrammarCompiler
+
 
 _SYSTEM = """\
 You call functions by writing, anywhere in your reply:
@@ -145,7 +147,7 @@ class AsyncLM(EventStreaming):
         timeout: seconds one call may run before its interrupt reports a timeout.
         interrupt_tokens: token budget of one interrupt value (longer values are cut).
         examples: worked examples for the prompt (``None``: the built-in one).
-        constrained: apply the CML decoding constraints on the local engine.
+        constrained: decode under the CML grammar (:meth:`grammar`) on the local engine.
         repeats: ``"end"`` (default): a call identical to an earlier one is not run and ends the
             generation (small models loop that way); ``"allow"``: run repeats like any call.
     """
@@ -183,7 +185,9 @@ class AsyncLM(EventStreaming):
         self.repeats: RepeatPolicy = repeats
         self.name = self._method_name()
         self._loop: CMLLoop | None = None
-        self.mask_build_s = 0.0
+        self.grammar_build_s = 0.0
+        self._grammar_warnings: list[str] = []
+        self._grammar_s = 0.0
         self._early_user: list[str] = []
 
     def _method_name(self) -> str:
@@ -234,6 +238,12 @@ class AsyncLM(EventStreaming):
             finally:
                 self._loop = None
             usage, llm_calls, cost = usage_of()
+            engine_decoder = decoder if isinstance(decoder, EngineDecoder) else None
+            self._grammar_s = engine_decoder.grammar_seconds if engine_decoder else 0.0
+            result.errors += self._grammar_warnings + (
+                engine_decoder.warnings if engine_decoder else []
+            )
+            self._grammar_warnings = []
         end = now()
         return self._result(question, result, trace, start, end, usage, llm_calls, cost)
 
@@ -251,6 +261,9 @@ class AsyncLM(EventStreaming):
         if not self.local:
             return 0
         async with self.llm.exclusive() as engine:  # type: ignore[attr-defined]
+            if self.constrained and isinstance(engine, GrammarEngine):
+                # llguidance's view of the vocabulary: ~1-2 s once per model, not in a run
+                await anyio.to_thread.run_sync(engine.grammars.prepare)
             tokens, reused = await _prefill(engine, self.messages(question))
             return len(tokens) - reused
 
@@ -277,9 +290,11 @@ class AsyncLM(EventStreaming):
                 tokens, reused = await _prefill(engine, messages)
                 attrs["tokens"] = len(tokens)
                 attrs["cached"] = reused
-            mask = await self._mask(engine) if self.constrained else None
+            constraint = await self._constraint(engine) if self.constrained else None
             naive = self.naive and self.policy == "async"
-            decoder = ReprefillDecoder(engine, mask) if naive else EngineDecoder(engine, mask)
+            decoder = (
+                ReprefillDecoder(engine, constraint) if naive else EngineDecoder(engine, constraint)
+            )
             yield (
                 decoder,
                 lambda: (
@@ -292,25 +307,27 @@ class AsyncLM(EventStreaming):
                 ),
             )
 
-    async def _mask(self, engine: Any) -> TokenMask:
-        """The constrained-decoding mask, built once per model (the vocabulary's ~151k token
-        texts are read once; later runs on the same ``llm`` reuse it)."""
-        key = self.llm
-        mask = _MASKS.get(key)
-        if mask is None:
+    def grammar(self) -> Grammar:
+        """The CML grammar of this agent's tools (:func:`~interlace._grammars.cml_grammar`):
+        what constrained decoding holds every generation to."""
+        return cml_grammar([_schema(t) for t in self.tools.values()], futures=self.futures)
 
-            def build() -> TokenMask:
-                n_vocab = len(engine.logits())
-                vocab = [
-                    engine.token_bytes(i).decode("utf-8", errors="replace") for i in range(n_vocab)
-                ]
-                return TokenMask(vocab, eos=engine.eos_token)
+    async def _constraint(self, engine: Any) -> Constraint | None:
+        """A fresh state of :meth:`grammar` for one generation, or ``None`` where the engine
+        cannot constrain (the CML replay's) or the grammar does not compile (a warning in the
+        run's errors; the run goes on unconstrained, never fails for it)."""
+        if not isinstance(engine, GrammarEngine):
+            return None
+        from interlace.llm._constrain import GrammarError
 
-            t0 = now()
-            mask = await anyio.to_thread.run_sync(build)
-            self.mask_build_s = now() - t0
-            _MASKS[key] = mask
-        return mask
+        t0 = now()
+        try:
+            return await anyio.to_thread.run_sync(engine.grammars.constraint, self.grammar())
+        except GrammarError as exc:
+            self._grammar_warnings.append(f"{exc}; decoding went on unconstrained")
+            return None
+        finally:
+            self.grammar_build_s = now() - t0
 
     def _deps(self, loop: LoopResult) -> list[list[int]] | None:
         """For each call, the indices of the calls its futures name (``None`` without futures)."""
@@ -367,7 +384,8 @@ class AsyncLM(EventStreaming):
             "repeats": [c.text.strip() for c in loop.repeats],
             "decode_latency": decode,
             "latency_model": latency_model(gen, exe, deps=self._deps(loop)).as_dict(),
-            "mask_build_s": self.mask_build_s,
+            "grammar_build_s": self.grammar_build_s,
+            "grammar_s": self._grammar_s,
         }
         return RunResult(
             question=question,
@@ -408,3 +426,33 @@ def _extra_prompt(decoder: EngineDecoder) -> int:
     if isinstance(decoder, ReprefillDecoder):
         return decoder.reprefilled
     return decoder.injected_tokens
+
+
+@runtime_checkable
+class GrammarEngine(Protocol):
+    """An engine that constrains decoding (the embedded ``TokenEngine``): a declared
+    capability; the CML replay's engine has none."""
+
+    @property
+    def grammars(self) -> GrammarCompiler: ...
+
+
+@runtime_checkable
+class _HasSchema(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unschemed:
+    """A tool without a JSON schema: the grammar lets its arguments be any one-line text."""
+
+    name: str
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _schema(tool: Invocable) -> SchemaTool:
+    return tool if isinstance(tool, _HasSchema) else _Unschemed(tool.name, {"type": "object"})

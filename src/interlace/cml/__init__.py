@@ -22,7 +22,6 @@ from interlace.cml._monitor import (
     CallEvent,
     MonitorEvent,
     TextEvent,
-    TokenMask,
     TokenMonitor,
     TrapEvent,
 )
@@ -55,7 +54,6 @@ __all__ = [
     "ReprefillDecoder",
     "StreamDecoder",
     "TextEvent",
-    "TokenMask",
     "TokenMonitor",
     "TrapEvent",
     "format_call",

@@ -12,16 +12,15 @@ A ``[`` that might start a marker is held back (``pending``) until the marker is
 out; while anything is held back or a block is open, the monitor is in a *critical section* and
 the interrupt manager must not inject.
 
-:class:`TokenMask` turns a monitor state into the set of token ids the model must not sample
-(constrained decoding): the model can never write ``[INTR`` and cannot write a malformed block
-(only an identifier and whitespace between ``[CALL]`` and ``[HEAD]``, nothing but ``[END]`` after
-``[TRAP]``, no marker other than ``[END]`` inside a call body, no stray ``[HEAD]``/``[END]``).
+What the model may write is held by the CML grammar (:func:`interlace._grammars.cml_grammar`,
+decoded under llguidance like every other role's grammar): no ``[INTR]``, no malformed block, only
+listed functions with schema-typed keyword arguments. The monitor still records the first
+``violation`` of those rules, which only unconstrained decoding (a remote model) can produce.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -115,20 +114,6 @@ class TokenMonitor:
     def in_call(self) -> bool:
         """True while a ``[CALL]`` block is open (the paper's critical section)."""
         return self.mode != "text" and self.kind == CALL
-
-    def state_key(self) -> tuple[Mode, str, str]:
-        """``(mode, kind, pending)``: everything the decoding constraints depend on."""
-        return (self.mode, self.kind, self.pending)
-
-    @classmethod
-    def from_state(cls, key: tuple[Mode, str, str]) -> TokenMonitor:
-        """A fresh monitor in state ``key`` (for simulating candidate tokens)."""
-        monitor = cls()
-        monitor.mode, monitor.kind, monitor.pending = key
-        monitor._has_head = key[0] == "body"
-        if key[0] != "text":
-            monitor._raw = [key[1]] + ([HEAD] if key[0] == "body" else [])
-        return monitor
 
     # -- feeding ---------------------------------------------------------------------------
     def feed(self, chunk: str) -> list[MonitorEvent]:
@@ -249,78 +234,3 @@ class TokenMonitor:
     def _violate(self, reason: str) -> None:
         if self.violation is None:
             self.violation = reason
-
-
-def violates(key: tuple[Mode, str, str], text: str) -> bool:
-    """Whether writing ``text`` from monitor state ``key`` breaks the CML decoding rules.
-
-    Only structure counts (markers, id characters); a call body that will not parse is left to
-    the parser, since the simulation does not see the body written so far.
-    """
-    monitor = TokenMonitor.from_state(key)
-    monitor.feed(text)
-    return monitor.violation is not None
-
-
-class TokenMask:
-    """Per-state sets of forbidden token ids for constrained CML decoding (cached per state).
-
-    Only tokens whose text contains ``[`` can open or close a marker, so from a clean state only
-    those (precomputed once) are simulated; inside ``[CALL] ... [HEAD]`` the allowed set is the
-    identifier-and-whitespace tokens (precomputed once) plus valid bracket tokens.
-
-    Args:
-        vocab: the text of every token id (``vocab[i]`` for id ``i``; partial UTF-8 decoded with
-            replacement).
-        eos: end-of-sequence token id; forbidden while a block is open.
-    """
-
-    def __init__(self, vocab: Sequence[str], *, eos: int | None = None) -> None:
-        self._vocab = vocab
-        self._eos = eos
-        self._bracket = [i for i, t in enumerate(vocab) if "[" in t]
-        self._idlike = frozenset(i for i, t in enumerate(vocab) if t and _ID_CHARS.match(t))
-        self._spaces = frozenset(i for i, t in enumerate(vocab) if t and _SPACE.match(t))
-        self._empty = frozenset(i for i, t in enumerate(vocab) if not t)
-        self._by_first: dict[str, list[int]] = {}
-        for i, t in enumerate(vocab):
-            if t:
-                self._by_first.setdefault(t[0], []).append(i)
-        self._cache: dict[tuple[Mode, str, str], frozenset[int]] = {}
-
-    def forbidden(self, monitor: TokenMonitor) -> frozenset[int]:
-        """Token ids the model must not sample next, given the monitor's current state."""
-        key = monitor.state_key()
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._compute(key)
-            self._cache[key] = cached
-        return cached
-
-    def _continuers(self, mode: Mode, pending: str) -> list[int]:
-        """Tokens whose first character could extend the held-back marker prefix."""
-        nexts = {m[len(pending)] for m in _MARKERS_BY_MODE[mode] if m.startswith(pending)}
-        return [i for ch in nexts for i in self._by_first.get(ch, ())]
-
-    def _compute(self, key: tuple[Mode, str, str]) -> frozenset[int]:
-        mode, kind, pending = key
-        vocab = self._vocab
-        # Tokens that do not extend a held-back prefix release it as plain content: for
-        # text/body that is the clean state's verdict; inside meta a bare "[" is never valid.
-        pool = self._continuers(mode, pending) if pending else self._bracket
-        if mode == "meta":  # allow-list: identifier/space tokens, valid bracket continuations
-            base = self._spaces if kind == TRAP else self._idlike
-            allowed = set() if pending else set(base)
-            allowed.update(i for i in pool if vocab[i] and not violates(key, vocab[i]))
-            bad = set(range(len(vocab))) - allowed
-        else:
-            if pending:
-                pool_set = set(pool)
-                clean = self.forbidden(TokenMonitor.from_state((mode, kind, "")))
-                bad = {i for i in clean if i not in pool_set}
-            else:
-                bad = set()
-            bad.update(i for i in pool if vocab[i] and violates(key, vocab[i]))
-        if mode != "text" and self._eos is not None:
-            bad.add(self._eos)
-        return frozenset(bad)

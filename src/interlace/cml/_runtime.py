@@ -34,9 +34,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
@@ -54,7 +54,6 @@ from interlace.cml._monitor import (
     BlockError,
     CallEvent,
     TextEvent,
-    TokenMask,
     TokenMonitor,
     TrapEvent,
 )
@@ -68,6 +67,9 @@ from interlace.llm._base import (
     Usage,
 )
 from interlace.trace._spans import Span, Trace
+
+if TYPE_CHECKING:  # numpy stays unimported until a local model decodes
+    from interlace.llm._constrain import Constraint
 
 Policy = Literal["sync", "sync-parallel", "async"]
 RepeatPolicy = Literal["end", "allow"]
@@ -111,7 +113,7 @@ class CMLEngine(Protocol):
     def logits(self) -> Any: ...
 
     def sample(
-        self, *, temperature: float = 0.0, forbidden: Collection[int] = (), seed: int | None = 0
+        self, *, temperature: float = 0.0, seed: int | None = 0, allowed: Any = None
     ) -> int: ...
 
     def is_eog(self, token: int) -> bool: ...
@@ -128,41 +130,77 @@ class CMLEngine(Protocol):
 class EngineDecoder:
     """Token-by-token decoding on a local ``TokenEngine`` (KV cache kept, no re-prefill).
 
+    Under a constraint (the CML grammar, :func:`~interlace._grammars.cml_grammar`, through
+    llguidance: the one grammar mechanism of every role) each token is sampled from the
+    grammar's mask, and tokens the grammar forces (``" [HEAD] "`` after a call id, the rest of
+    a parameter name) are evaluated as one batch. Interrupts are injected outside the grammar:
+    they are not the model's output, and the runtime injects only outside blocks, where the
+    grammar is between two pieces of text.
+
     Args:
         engine: the token engine from ``LocalLLM.exclusive()``, already prefilled with the prompt.
-        mask: the constrained-decoding mask for this engine's vocabulary (``None``: unconstrained).
+        constraint: the CML grammar's state for this generation (``None``: unconstrained).
         temperature: sampling temperature (0.0 greedy).
+
+    Attributes:
+        warnings: what went wrong with the constraint (it is then dropped), for the run's errors.
     """
 
     def __init__(
-        self, engine: CMLEngine, mask: TokenMask | None, *, temperature: float = 0.0
+        self, engine: CMLEngine, constraint: Constraint | None, *, temperature: float = 0.0
     ) -> None:
         self.engine = engine
-        self.mask = mask
+        self.constraint = constraint
         self.temperature = temperature
         self.generated = 0
         self.injected_tokens = 0
         self.injections = 0  # requests restarted by interrupts (0 here: appended to the cache)
+        self.warnings: list[str] = []
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    async def step(self, monitor: TokenMonitor) -> str | None:
-        forbidden = self.mask.forbidden(monitor) if self.mask is not None else frozenset()
-        engine = self.engine
+    @property
+    def grammar_seconds(self) -> float:
+        """Seconds spent computing masks and forced tokens and consuming tokens."""
+        return self.constraint.seconds if self.constraint is not None else 0.0
 
+    async def step(self, monitor: TokenMonitor) -> str | None:
+        engine = self.engine
+        constraint = self.constraint
         is_end = engine.is_eog
 
-        def _one() -> int:
-            token: int = engine.sample(temperature=self.temperature, forbidden=forbidden)
-            if not is_end(token):
+        def _one() -> list[int] | None:
+            if constraint is None:
+                token = engine.sample(temperature=self.temperature)
+                if is_end(token):
+                    return None
                 engine.eval([token])
-            return token
+                return [token]
+            if constraint.done:
+                return None
+            forced = constraint.forced()
+            if forced:
+                constraint.accept(forced)
+                engine.eval(forced)
+                return forced
+            token = engine.sample(temperature=self.temperature, allowed=constraint.allowed())
+            if is_end(token):
+                return None
+            if not constraint.accept([token]):
+                self._drop(constraint.error or f"token {token} rejected")
+            engine.eval([token])
+            return [token]
 
-        token = await anyio.to_thread.run_sync(_one)
-        if is_end(token):
+        tokens = await anyio.to_thread.run_sync(_one)
+        if tokens is None:
             return None
-        self.generated += 1
-        text: str = self._utf8.decode(engine.token_bytes(token))
+        self.generated += len(tokens)
+        text: str = "".join(self._utf8.decode(engine.token_bytes(t)) for t in tokens)
         return text
+
+    def _drop(self, reason: str) -> None:
+        """Decode unconstrained from here on (a grammar in error constrains nothing)."""
+        self.warnings.append(f"grammar cml: {reason}; decoding went on unconstrained")
+        self.constraint = None
 
     async def inject(self, text: str) -> None:
         tokens = self.engine.tokenize(text, add_bos=False, special=False)
@@ -184,9 +222,9 @@ class ReprefillDecoder(EngineDecoder):
     """
 
     def __init__(
-        self, engine: CMLEngine, mask: TokenMask | None, *, temperature: float = 0.0
+        self, engine: CMLEngine, constraint: Constraint | None, *, temperature: float = 0.0
     ) -> None:
-        super().__init__(engine, mask, temperature=temperature)
+        super().__init__(engine, constraint, temperature=temperature)
         self.reprefilled = 0
 
     async def inject(self, text: str) -> None:

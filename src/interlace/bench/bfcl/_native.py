@@ -10,49 +10,11 @@ the BFCL checker scores them as it scores the CML methods.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from interlace.bench.bfcl._tools import BFCLTool
-
-_TYPES = {
-    "dict": "object", "object": "object", "hashmap": "object",
-    "array": "array", "list": "array", "tuple": "array", "arraylist": "array",
-    "string": "string", "str": "string", "char": "string",
-    "integer": "integer", "int": "integer", "long": "integer",
-    "float": "number", "double": "number", "number": "number",
-    "boolean": "boolean", "bool": "boolean",
-}  # fmt: skip
-"""BFCL's parameter types (Python's names, a few Java ones), lower-cased, as JSON Schema types;
-any other (``any``) constrains nothing."""
-
-
-def openai_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """One BFCL parameter spec as JSON Schema for an OpenAI function.
-
-    Types are renamed (``dict`` → ``object``, ``float`` → ``number``, ``tuple`` → ``array``;
-    ``any`` or an unknown type: no ``type``); ``properties``, ``items`` and
-    ``additionalProperties`` are converted alike; every other key (``description``, ``enum``,
-    ``required``, ``default``...) is kept, so the model reads the parameters' descriptions.
-    """
-    out: dict[str, Any] = {}
-    for key, value in spec.items():
-        if key == "type":
-            kind = _TYPES.get(str(value).lower())
-            if kind is not None:
-                out["type"] = kind
-        elif key == "properties" and isinstance(value, Mapping):
-            out[key] = {
-                name: openai_parameters(sub) if isinstance(sub, Mapping) else {}
-                for name, sub in value.items()
-            }
-        elif key in ("items", "additionalProperties") and isinstance(value, Mapping):
-            out[key] = openai_parameters(value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+from interlace.bench.bfcl._tools import BFCLTool, openai_parameters
 
 
 def openai_schema(doc: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:

@@ -90,6 +90,44 @@ def render_function(doc: Mapping[str, Any], latency: float | None = None) -> str
     return line + (f" # takes ~{latency:.1f} s" if latency is not None else "")
 
 
+_TYPES = {
+    "dict": "object", "object": "object", "hashmap": "object",
+    "array": "array", "list": "array", "tuple": "array", "arraylist": "array",
+    "string": "string", "str": "string", "char": "string",
+    "integer": "integer", "int": "integer", "long": "integer",
+    "float": "number", "double": "number", "number": "number",
+    "boolean": "boolean", "bool": "boolean",
+}  # fmt: skip
+"""BFCL's parameter types (Python's names, a few Java ones), lower-cased, as JSON Schema types;
+any other (``any``) constrains nothing."""
+
+
+def openai_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One BFCL parameter spec as JSON Schema for an OpenAI function.
+
+    Types are renamed (``dict`` → ``object``, ``float`` → ``number``, ``tuple`` → ``array``;
+    ``any`` or an unknown type: no ``type``); ``properties``, ``items`` and
+    ``additionalProperties`` are converted alike; every other key (``description``, ``enum``,
+    ``required``, ``default``...) is kept, so the model reads the parameters' descriptions.
+    """
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key == "type":
+            kind = _TYPES.get(str(value).lower())
+            if kind is not None:
+                out["type"] = kind
+        elif key == "properties" and isinstance(value, Mapping):
+            out[key] = {
+                name: openai_parameters(sub) if isinstance(sub, Mapping) else {}
+                for name, sub in value.items()
+            }
+        elif key in ("items", "additionalProperties") and isinstance(value, Mapping):
+            out[key] = openai_parameters(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def check_arguments(
     doc: Mapping[str, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -140,6 +178,12 @@ class BFCLTool:
     target: Any = None
     timeout: float | None = None
     lock: threading.Lock | None = None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The function's parameters as a JSON schema (:func:`openai_parameters`; the CML
+        grammar types the arguments by it)."""
+        return openai_parameters(self.doc.get("parameters", {}))
 
     def render(self) -> str:
         """The prompt line for this function, with its estimated execution time."""
