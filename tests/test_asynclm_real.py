@@ -216,3 +216,20 @@ async def test_warm_prefills_the_prompt_so_the_run_starts_from_the_cache(qwen: L
     (prefill,) = [s for s in result.trace.spans if s.name == "prefill"]
     assert prefill.attrs["cached"] == prefill.attrs["tokens"] - 1  # one token is re-evaluated
     assert await agent.warm(question) == 1
+
+
+@pytest.mark.anyio
+async def test_a_local_cml_run_streams_its_text_as_one_llm_request(qwen: LocalLLM) -> None:
+    from interlace import LLMEnd, LLMStart, LLMText, events
+
+    agent = AsyncLM(qwen, [get_weather], max_tokens=80)
+    question = "What is the weather in Oslo for 3 days, and in Lima?"
+    seen = [e async for e in events(agent, question)]
+    starts = [e for e in seen if isinstance(e, LLMStart)]
+    ends = [e for e in seen if isinstance(e, LLMEnd)]
+    assert [e.role for e in starts] == ["cml"] and len(ends) == 1
+    text = "".join(e.text for e in seen if isinstance(e, LLMText))
+    result = seen[-1].result  # type: ignore[union-attr]
+    assert text and "[CALL]" in text and "[INTR]" not in text  # the model's text only
+    assert ends[0].completion.usage == result.usage
+    assert ends[0].completion.timing.grammar == result.details["grammar_s"] > 0.0

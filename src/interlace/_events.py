@@ -247,6 +247,11 @@ _LISTENER: ContextVar[Listener | None] = ContextVar("interlace_event_listener", 
 _REQUEST_IDS = itertools.count(1)
 
 
+def next_request_id() -> int:
+    """A new request id (unique in the process) for :class:`LLMStart` and its later events."""
+    return next(_REQUEST_IDS)
+
+
 def emit(event: Event) -> None:
     """Send ``event`` to the current listener (nothing happens without one)."""
     listener = _LISTENER.get()
@@ -423,7 +428,7 @@ async def stream(
             f"{type(llm).__name__} ({llm.model!r}) cannot offer functions natively: "
             "stream(llm, messages, config, tools=...) needs a NativeToolCalling backend"
         )
-    request = next(_REQUEST_IDS)
+    request = next_request_id()
     offered = "" if tools is None else f", {len(tools.schemas)} functions offered"
     _log.debug(
         "request %d (%s) to %s: %d messages%s", request, role, llm.model, len(messages), offered

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 
+from interlace import _events
 from interlace._clock import now
 from interlace._errors import UsageError
 from interlace._grammars import SchemaTool, cml_grammar
@@ -37,6 +38,7 @@ from interlace._plan import iter_refs
 from interlace.agents._result import EventStreaming, RunResult
 from interlace.cml._interrupts import InterruptManager
 from interlace.cml._latency import latency_model
+from interlace.cml._monitor import TokenMonitor
 from interlace.cml._runtime import (
     CMLEngine,
     CMLLoop,
@@ -50,7 +52,17 @@ from interlace.cml._runtime import (
     StreamDecoder,
     written_futures,
 )
-from interlace.llm._base import LLM, GenerationConfig, Grammar, Message, TokenLevel, Usage
+from interlace.llm._base import (
+    LLM,
+    Completion,
+    FinishReason,
+    GenerationConfig,
+    Grammar,
+    Message,
+    Timing,
+    TokenLevel,
+    Usage,
+)
 from interlace.trace._spans import Trace
 
 if TYPE_CHECKING:  # numpy stays unimported until a local model decodes
@@ -218,8 +230,9 @@ class AsyncLM(EventStreaming):
         trace = Trace()
         start = now()
         async with self._decoder(question, trace) as (decoder, usage_of):
+            request = _LocalRequest.open(self.llm.model) if self.local else None
             loop = CMLLoop(
-                decoder,
+                request.wrap(decoder) if request is not None else decoder,
                 self.tools,
                 policy=self.policy,
                 trace=trace,
@@ -238,12 +251,13 @@ class AsyncLM(EventStreaming):
             finally:
                 self._loop = None
             usage, llm_calls, cost = usage_of()
-            engine_decoder = decoder if isinstance(decoder, EngineDecoder) else None
-            self._grammar_s = engine_decoder.grammar_seconds if engine_decoder else 0.0
-            result.errors += self._grammar_warnings + (
-                engine_decoder.warnings if engine_decoder else []
-            )
-            self._grammar_warnings = []
+            result.errors += self._grammar_warnings
+            self._grammar_warnings, self._grammar_s = [], 0.0
+            if isinstance(decoder, EngineDecoder):
+                result.errors += decoder.warnings
+                self._grammar_s = decoder.grammar_seconds
+            if request is not None:
+                request.close(result, usage, self._grammar_s)
         end = now()
         return self._result(question, result, trace, start, end, usage, llm_calls, cost)
 
@@ -271,7 +285,7 @@ class AsyncLM(EventStreaming):
     async def _decoder(self, question: str, trace: Trace) -> AsyncIterator[tuple[Decoder, Any]]:
         messages = self.messages(question)
         if not self.local:
-            config = GenerationConfig(max_tokens=self.max_tokens)
+            config = GenerationConfig(max_tokens=self.max_tokens, role="cml")
             stream = StreamDecoder(self.llm, messages, config)
             try:
                 yield (
@@ -456,3 +470,68 @@ class _Unschemed:
 
 def _schema(tool: Invocable) -> SchemaTool:
     return tool if isinstance(tool, _HasSchema) else _Unschemed(tool.name, {"type": "object"})
+
+
+class _LocalRequest:
+    """The event stream's view of one local CML generation: :class:`~interlace.LLMStart`,
+    an :class:`~interlace.LLMText` per decoded piece (role ``"cml"``; interrupts are not the
+    model's text: they have their own event) and :class:`~interlace.LLMEnd`. The stream
+    engine's requests go through the one request path instead (one request per interrupt)."""
+
+    ROLE = "cml"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.request = _events.next_request_id()
+        self.start = now()
+        self.first: float | None = None
+
+    @classmethod
+    def open(cls, model: str) -> _LocalRequest | None:
+        """A request that emits, or ``None`` when nobody listens (nothing to build)."""
+        if not _events.listening():
+            return None
+        request = cls(model)
+        _events.emit(_events.LLMStart(request=request.request, role=cls.ROLE, time=request.start))
+        return request
+
+    def wrap(self, decoder: Decoder) -> Decoder:
+        return _EmittingDecoder(decoder, self)
+
+    def text(self, piece: str) -> None:
+        if piece:
+            t = now()
+            self.first = self.first if self.first is not None else t
+            _events.emit(_events.LLMText(request=self.request, role=self.ROLE, text=piece, time=t))
+
+    def close(self, loop: LoopResult, usage: Usage, grammar_s: float) -> None:
+        end = now()
+        timing = Timing(start=self.start, first_token=self.first, end=end, grammar=grammar_s)
+        finish: FinishReason = "length" if loop.finish == "length" else "stop"
+        completion = Completion(
+            text=loop.text, model=self.model, usage=usage, timing=timing, finish_reason=finish
+        )
+        _events.emit(
+            _events.LLMEnd(request=self.request, role=self.ROLE, completion=completion, time=end)
+        )
+
+
+class _EmittingDecoder:
+    """A :class:`Decoder` that reports each decoded piece to a :class:`_LocalRequest`."""
+
+    def __init__(self, inner: Decoder, request: _LocalRequest) -> None:
+        self._inner = inner
+        self._request = request
+
+    @property
+    def generated(self) -> int:
+        return self._inner.generated
+
+    async def step(self, monitor: TokenMonitor) -> str | None:
+        piece = await self._inner.step(monitor)
+        if piece is not None:
+            self._request.text(piece)
+        return piece
+
+    async def inject(self, text: str) -> None:
+        await self._inner.inject(text)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
+from interlace import _events
 from interlace._calls import call_key
 from interlace._clock import now
 from interlace._errors import UsageError
@@ -82,7 +83,8 @@ class Decoder(Protocol):
         generated: tokens (or stream chunks) the model produced so far.
     """
 
-    generated: int
+    @property
+    def generated(self) -> int: ...
 
     async def step(self, monitor: TokenMonitor) -> str | None:
         """Decode one token; its text ('' for a partial character), or ``None`` at the end."""
@@ -272,7 +274,7 @@ class StreamDecoder:
         if self.prefix:
             messages.append(Message(role="assistant", content=self.prefix))
         self.requests += 1
-        return self.llm.stream(messages, self.config)
+        return _events.stream(self.llm, messages, self.config)  # events, logs: role cml
 
     async def step(self, monitor: TokenMonitor) -> str | None:
         while True:
