@@ -127,6 +127,7 @@ _BFCL_DOCS = [
             True,
         ),
         ('[CALL] c1 [HEAD] weather(city="Oslo", unit="F") [END]', True),
+        ("[CALL] c1 [HEAD] weather(city='Oslo', unit='F') [END]", True),  # Python's other quote
         ('[CALL] c1 [HEAD] weather(city="Oslo", unit="K") [END]', False),  # not in the enum
         ("[CALL] c1 [HEAD] math.gcd(a=12) [END]", False),  # a required parameter missing
         ("[CALL] c1 [HEAD] math.gcd(12, 8) [END]", False),  # positional

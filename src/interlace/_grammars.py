@@ -45,9 +45,13 @@ MAX_PLAN_TASKS = 12
 # counted repetition such as {1,160} made each mask 7x slower (2.7 ms against 0.36 ms per token
 # on Qwen2.5's vocabulary, 2026-12-01).
 _STRING = r'/"([^"\\\n]|\\[^\n])*"/'
+# Python's own string literals, either quote (CML bodies are Python calls; the fine-tuning traces
+# and the 0.5B model both write 'single' quotes too).
+_PY_STRING = r"""/"([^"\\\n]|\\[^\n])*"|'([^'\\\n]|\\[^\n])*'/"""
 _INT = r"/-?[0-9]{1,18}/"
 _NUMBER = r"/-?[0-9]{1,18}(\.[0-9]{1,12})?([eE]-?[0-9]{1,3})?/"
 _LITERAL = rf"({_STRING} | {_NUMBER} | \"True\" | \"False\" | \"None\")"
+_PY_LITERAL = rf"({_PY_STRING} | {_NUMBER} | \"True\" | \"False\" | \"None\")"
 # A flat dict literal ({"k": 1, "n": "x"}): objects are rare arguments, and their keys are not
 # typed by every schema (BFCL's "dict" parameters often give no properties).
 _DICT = r"/\{[^\n\[\]{}]*\}/"
@@ -81,7 +85,13 @@ def _rule_name(text: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", text.lower())
 
 
-def value_rule(schema: Mapping[str, Any], *, ref: str | None = None, depth: int = 0) -> str:
+def value_rule(
+    schema: Mapping[str, Any],
+    *,
+    ref: str | None = None,
+    depth: int = 0,
+    python_strings: bool = False,
+) -> str:
     """A Lark expression for a Python literal of the JSON ``schema`` type.
 
     Args:
@@ -89,35 +99,42 @@ def value_rule(schema: Mapping[str, Any], *, ref: str | None = None, depth: int 
         ref: a rule name whose alternatives (references such as ``"$1"``) may stand for the
             whole value, or ``None``.
         depth: nesting level (lists of lists are cut to a permissive literal at depth 2).
+        python_strings: strings (and string enum values) in either quote, as Python reads
+            them; ``False``: double quotes only.
 
     Returns:
         The expression; unknown or unsupported schemas give a permissive literal.
     """
-    alternatives = _value_alternatives(schema, ref=ref, depth=depth)
+    alternatives = _value_alternatives(schema, ref=ref, depth=depth, py=python_strings)
     if ref is not None:
         alternatives.append(ref)
     return "(" + " | ".join(dict.fromkeys(alternatives)) + ")"
 
 
-def _value_alternatives(schema: Mapping[str, Any], *, ref: str | None, depth: int) -> list[str]:
+def _value_alternatives(
+    schema: Mapping[str, Any], *, ref: str | None, depth: int, py: bool = False
+) -> list[str]:
     if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
-        return [_quote(_python_literal(v)) for v in schema["enum"]]
+        choices = [_quote(_python_literal(v)) for v in schema["enum"]]
+        if py:
+            choices += [_quote(repr(v)) for v in schema["enum"] if isinstance(v, str)]
+        return list(dict.fromkeys(choices))
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:
             out: list[str] = []
             for option in options:
                 if isinstance(option, Mapping):
-                    out += _value_alternatives(option, ref=ref, depth=depth)
-            return out or [_LITERAL]
+                    out += _value_alternatives(option, ref=ref, depth=depth, py=py)
+            return out or [_PY_LITERAL if py else _LITERAL]
     kind = schema.get("type")
     if isinstance(kind, list):
         out = []
         for k in kind:
-            out += _value_alternatives({**schema, "type": k}, ref=ref, depth=depth)
-        return out or [_LITERAL]
+            out += _value_alternatives({**schema, "type": k}, ref=ref, depth=depth, py=py)
+        return out or [_PY_LITERAL if py else _LITERAL]
     if kind == "string":
-        return [_STRING]
+        return [_PY_STRING if py else _STRING]
     if kind == "integer":
         return [_INT]
     if kind == "number":
@@ -130,9 +147,11 @@ def _value_alternatives(schema: Mapping[str, Any], *, ref: str | None, depth: in
         return [_DICT]
     if kind == "array" and depth < 2:
         items = schema.get("items")
-        item = value_rule(items if isinstance(items, Mapping) else {}, ref=ref, depth=depth + 1)
+        item = value_rule(
+            items if isinstance(items, Mapping) else {}, ref=ref, depth=depth + 1, python_strings=py
+        )
         return [f'"[" ({item} ({_SEP} {item}){{0,31}})? "]"']
-    return [_LITERAL]
+    return [_PY_LITERAL if py else _LITERAL]
 
 
 def _python_literal(value: Any) -> str:
@@ -299,7 +318,11 @@ def _keyword_call_rules(tool: SchemaTool, rule: str, ref: str | None) -> list[st
         return [f"{rule}: {_quote(tool.name + '()')}"]
     required = set(params.get("required") or ())
     items = [
-        (name, value_rule(spec if isinstance(spec, Mapping) else {}, ref=ref), name in required)
+        (
+            name,
+            value_rule(spec if isinstance(spec, Mapping) else {}, ref=ref, python_strings=True),
+            name in required,
+        )
         for name, spec in properties.items()
     ]
     n = len(items)
@@ -323,7 +346,8 @@ def _keyword_call_rules(tool: SchemaTool, rule: str, ref: str | None) -> list[st
 def cml_grammar(tools: Sequence[SchemaTool], *, futures: bool = False) -> Grammar:
     """Everything a CML agent decodes (AsyncLM, Gim, Lee, Zhong 2024, §3): free text without
     ``[``, ``[CALL] id [HEAD] name(k=v, ...) [END]`` blocks of listed functions with arguments
-    typed by each schema (by keyword, in the schema's order, every required one present) and
+    typed by each schema (by keyword, in the schema's order, every required one present;
+    strings in either of Python's quotes) and
     ``[TRAP][END]``. The model can never write ``[INTR]``, an unknown function, an unknown or
     missing parameter, or a malformed block; the interrupts the runtime injects are outside
     the decoded text and so outside the grammar. Generation may end after any block or text.
