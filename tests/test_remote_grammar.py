@@ -41,6 +41,7 @@ async def _always_ok(n: int, writer: Writer) -> None:
     ("field", "expected"),
     [
         ("vllm", lambda lark: {"structured_outputs": {"grammar": lark}}),
+        ("sglang", lambda lark: {"ebnf": "%llguidance {}\n" + lark}),
         ("llguidance", lambda lark: {"grammar": "%llguidance {}\n" + lark}),
     ],
 )
@@ -58,7 +59,9 @@ async def test_the_grammar_goes_in_the_servers_field(serve, field, expected) -> 
 
 
 @pytest.mark.anyio
-async def test_without_a_field_no_grammar_is_sent_and_vllm_sends_it_by_default(serve) -> None:  # noqa: F811
+async def test_without_a_field_no_grammar_is_sent_and_vllm_and_sglang_send_it_by_default(
+    serve,  # noqa: F811
+) -> None:
     server = await serve(_always_ok)
     url = f"http://127.0.0.1:{server.port}/v1"
     plain = OpenAICompatLLM("m", base_url=url, api_key="k")
@@ -67,7 +70,9 @@ async def test_without_a_field_no_grammar_is_sent_and_vllm_sends_it_by_default(s
     assert _extra(server, 0) == {}
     vllm = OpenAICompatLLM.from_preset("vllm", "m", base_url=url)
     assert vllm.constrains and vllm.grammar_field == "vllm"
-    assert not OpenAICompatLLM.from_preset("sglang", "m", base_url=url).constrains
+    sglang = OpenAICompatLLM.from_preset("sglang", "m", base_url=url)
+    assert sglang.constrains and sglang.grammar_field == "sglang"
+    assert not OpenAICompatLLM.from_preset("ollama", "m", base_url=url).constrains
 
 
 @pytest.mark.anyio
@@ -111,4 +116,4 @@ def test_an_unknown_field_is_a_usage_error() -> None:
     from interlace._errors import UsageError
 
     with pytest.raises(UsageError, match="grammar_field"):
-        OpenAICompatLLM("m", base_url="http://127.0.0.1:9/v1", grammar_field="sglang")  # type: ignore[arg-type]
+        OpenAICompatLLM("m", base_url="http://127.0.0.1:9/v1", grammar_field="tgi")  # type: ignore[arg-type]

@@ -79,13 +79,16 @@ class Preset:
     grammar_field: GrammarField | None = None
 
 
-GrammarField = Literal["vllm", "llguidance"]
+GrammarField = Literal["vllm", "sglang", "llguidance"]
 """How an OpenAI-compatible server takes :attr:`GenerationConfig.grammar` (Lark, llguidance's
 dialect):
 
 * ``"vllm"``: ``structured_outputs: {"grammar": LARK}`` (vLLM 0.12 and later; start the server
   with the guidance backend, ``--structured-outputs-config.backend guidance``, for llguidance's
   Lark extensions such as ``rule[max_tokens=N]``);
+* ``"sglang"``: ``ebnf: "%llguidance {}" + LARK`` (an SGLang server started with
+  ``--grammar-backend llguidance``, which reads a Lark grammar behind that prefix; with its
+  default backend the server refuses it and the fallback below applies);
 * ``"llguidance"``: ``grammar: "%llguidance {}" + LARK`` (a llama.cpp server built with
   ``-DLLAMA_LLGUIDANCE=ON``).
 
@@ -96,7 +99,9 @@ from then on; the completion carries a warning.
 PRESETS: Mapping[str, Preset] = {
     "openai": Preset(base_url=None, api_key_env="OPENAI_API_KEY"),
     "vllm": Preset(base_url="http://localhost:8000/v1", api_key_env=None, grammar_field="vllm"),
-    "sglang": Preset(base_url="http://localhost:30000/v1", api_key_env=None),
+    "sglang": Preset(
+        base_url="http://localhost:30000/v1", api_key_env=None, grammar_field="sglang"
+    ),
     "ollama": Preset(
         base_url="http://localhost:11434/v1", api_key_env=None, placeholder_key="ollama"
     ),
@@ -151,8 +156,10 @@ class OpenAICompatLLM(LLM):
         extra_body: Mapping[str, Any] | None = None,
         grammar_field: GrammarField | None = None,
     ) -> None:
-        if grammar_field not in (None, "vllm", "llguidance"):
-            raise UsageError(f"grammar_field={grammar_field!r}: use 'vllm', 'llguidance' or None")
+        if grammar_field not in (None, "vllm", "sglang", "llguidance"):
+            raise UsageError(
+                f"grammar_field={grammar_field!r}: use 'vllm', 'sglang', 'llguidance' or None"
+            )
         self.grammar_field: GrammarField | None = grammar_field
         self.model = model
         self.prices = prices if prices is not None else PriceTable.default()
@@ -361,6 +368,8 @@ class OpenAICompatLLM(LLM):
         extra = dict(self.extra_body)
         if config.grammar is not None and self.grammar_field == "vllm":
             extra["structured_outputs"] = {"grammar": config.grammar.lark}
+        elif config.grammar is not None and self.grammar_field == "sglang":
+            extra["ebnf"] = _LLGUIDANCE_PREFIX + config.grammar.lark
         elif config.grammar is not None and self.grammar_field == "llguidance":
             extra["grammar"] = _LLGUIDANCE_PREFIX + config.grammar.lark
         if extra:
@@ -385,7 +394,7 @@ def log_retries(model: str, retries: int) -> None:
         )
 
 
-_LLGUIDANCE_PREFIX = "%llguidance {}\n"  # llama.cpp server: the grammar is llguidance Lark
+_LLGUIDANCE_PREFIX = "%llguidance {}\n"  # llama.cpp, SGLang: the grammar is llguidance Lark
 
 
 def _message(message: Message) -> dict[str, Any]:
