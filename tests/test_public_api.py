@@ -10,7 +10,7 @@ EXPECTED = {
     "Scheduler", "Outcome", "Succeeded", "Failed", "Cancelled", "Skipped",
     "run_plan", "ExecutionLimits", "ExecutionReport", "TaskRecord",
     # tool sources
-    "mcp_stdio_tools", "mcp_http_tools", "langchain_tools",
+    "mcp_stdio_tools", "mcp_http_tools", "langchain_tools", "remote_tool",
     # agents
     "Agent", "RunResult", "LLMCompiler", "ReAct", "AsyncLM", "SyncCalling",
     "NativeFunctionCalling",

@@ -56,6 +56,7 @@ from interlace._langchain import langchain_tools
 from interlace._mcp import mcp_http_tools, mcp_stdio_tools
 from interlace._plan import Plan, Ref, Task, TaskId, Template
 from interlace._planner import PlanParser, parse_plan
+from interlace._ray_tools import remote_tool
 from interlace._scheduler import Cancelled, Failed, Outcome, Scheduler, Skipped, Succeeded
 from interlace._tools import Tool, tool
 from interlace.agents import (
@@ -173,6 +174,7 @@ __all__ = [
     "mcp_http_tools",
     "mcp_stdio_tools",
     "parse_plan",
+    "remote_tool",
     "run_plan",
     "tool",
 ]
