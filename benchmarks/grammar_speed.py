@@ -30,6 +30,7 @@ from interlace._tools import Tool
 from interlace.agents import AsyncLM
 from interlace.agents._prompts import compiler_system
 from interlace.bench._examples import HOTPOTQA
+from interlace.bench._latency import Latency
 from interlace.bench.bfcl._tools import simple_tools
 from interlace.llm import GenerationConfig, LocalLLM, Message
 
@@ -134,7 +135,7 @@ _FUNCTIONS = [
 
 async def _cml(llm: LocalLLM) -> None:
     """The CML grammar's cost on a real AsyncLM run (section 3 of the module docstring)."""
-    tools = simple_tools(_FUNCTIONS, latency=0.05)
+    tools = simple_tools(_FUNCTIONS, latency=Latency.parse("50ms"))
     agent = AsyncLM(llm, tools, policy="sync", functions="\n".join(t.render() for t in tools))
     question = "What is the gcd of 84 and 36, and the weather in Lima for 3 days?"
     await agent.warm(question)
