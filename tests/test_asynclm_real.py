@@ -104,8 +104,8 @@ async def _run_with_interrupt(llm: LocalLLM, value: str, *, naive: bool = False)
         prompt = raw.tokenize(prefix)
         await anyio.to_thread.run_sync(raw.prefill, prompt)
         engine = SpyEngine(raw)
-        constraint = await AsyncLM(llm, [get_code])._constraint(raw)  # the real setup
-        assert constraint is not None
+        constraint, problem = await AsyncLM(llm, [get_code])._constraint(raw)  # the real setup
+        assert constraint is not None and problem == ""
         decoder = (ReprefillDecoder if naive else EngineDecoder)(engine, constraint)
         monitor = TokenMonitor()
         before = await _decode(decoder, monitor, 4)
@@ -159,7 +159,7 @@ async def test_the_cml_grammar_never_lets_the_model_write_intr(qwen: LocalLLM) -
     outputs = []
     async with qwen.exclusive() as engine:
         for constrained in (False, True):
-            constraint = await agent._constraint(engine) if constrained else None
+            constraint = (await agent._constraint(engine))[0] if constrained else None
             prompt = engine.tokenize(engine.chat_prefix(messages))
             await anyio.to_thread.run_sync(engine.prefill, prompt)
             decoder = EngineDecoder(engine, constraint)

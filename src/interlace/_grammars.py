@@ -114,6 +114,7 @@ def value_rule(
 def _value_alternatives(
     schema: Mapping[str, Any], *, ref: str | None, depth: int, py: bool = False
 ) -> list[str]:
+    literal = _PY_LITERAL if py else _LITERAL  # what an unknown or unsupported schema allows
     if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
         choices = [_quote(_python_literal(v)) for v in schema["enum"]]
         if py:
@@ -126,13 +127,13 @@ def _value_alternatives(
             for option in options:
                 if isinstance(option, Mapping):
                     out += _value_alternatives(option, ref=ref, depth=depth, py=py)
-            return out or [_PY_LITERAL if py else _LITERAL]
+            return out or [literal]
     kind = schema.get("type")
     if isinstance(kind, list):
         out = []
         for k in kind:
             out += _value_alternatives({**schema, "type": k}, ref=ref, depth=depth, py=py)
-        return out or [_PY_LITERAL if py else _LITERAL]
+        return out or [literal]
     if kind == "string":
         return [_PY_STRING if py else _STRING]
     if kind == "integer":
@@ -151,7 +152,7 @@ def _value_alternatives(
             items if isinstance(items, Mapping) else {}, ref=ref, depth=depth + 1, python_strings=py
         )
         return [f'"[" ({item} ({_SEP} {item}){{0,31}})? "]"']
-    return [_PY_LITERAL if py else _LITERAL]
+    return [literal]
 
 
 def _python_literal(value: Any) -> str:

@@ -198,8 +198,6 @@ class AsyncLM(EventStreaming):
         self.name = self._method_name()
         self._loop: CMLLoop | None = None
         self.grammar_build_s = 0.0
-        self._grammar_warnings: list[str] = []
-        self._grammar_s = 0.0
         self._early_user: list[str] = []
 
     def _method_name(self) -> str:
@@ -251,15 +249,14 @@ class AsyncLM(EventStreaming):
             finally:
                 self._loop = None
             usage, llm_calls, cost = usage_of()
-            result.errors += self._grammar_warnings
-            self._grammar_warnings, self._grammar_s = [], 0.0
+            grammar_s = 0.0
             if isinstance(decoder, EngineDecoder):
                 result.errors += decoder.warnings
-                self._grammar_s = decoder.grammar_seconds
+                grammar_s = decoder.grammar_seconds
             if request is not None:
-                request.close(result, usage, self._grammar_s)
+                request.close(result, usage, grammar_s)
         end = now()
-        return self._result(question, result, trace, start, end, usage, llm_calls, cost)
+        return self._result(question, result, trace, start, end, usage, llm_calls, cost, grammar_s)
 
     async def warm(self, question: str) -> int:
         """Prefill the prompt for ``question`` into the local model's prefix cache, so a
@@ -304,11 +301,13 @@ class AsyncLM(EventStreaming):
                 tokens, reused = await _prefill(engine, messages)
                 attrs["tokens"] = len(tokens)
                 attrs["cached"] = reused
-            constraint = await self._constraint(engine) if self.constrained else None
+            constraint, problem = await self._constraint(engine) if self.constrained else (None, "")
             naive = self.naive and self.policy == "async"
             decoder = (
                 ReprefillDecoder(engine, constraint) if naive else EngineDecoder(engine, constraint)
             )
+            if problem:
+                decoder.warnings.append(problem)
             yield (
                 decoder,
                 lambda: (
@@ -326,22 +325,23 @@ class AsyncLM(EventStreaming):
         what constrained decoding holds every generation to."""
         return cml_grammar([_schema(t) for t in self.tools.values()], futures=self.futures)
 
-    async def _constraint(self, engine: Any) -> Constraint | None:
-        """A fresh state of :meth:`grammar` for one generation, or ``None`` where the engine
-        cannot constrain (the CML replay's) or the grammar does not compile (a warning in the
-        run's errors; the run goes on unconstrained, never fails for it)."""
+    async def _constraint(self, engine: Any) -> tuple[Constraint | None, str]:
+        """A fresh state of :meth:`grammar` for one generation and ``""``; ``None`` where the
+        engine cannot constrain (the CML replay's), or ``None`` and the reason where the grammar
+        does not compile (it goes in the run's errors; the run goes on unconstrained, never
+        fails for it)."""
         if not isinstance(engine, GrammarEngine):
-            return None
+            return None, ""
         from interlace.llm._constrain import GrammarError
 
         t0 = now()
         try:
-            return await anyio.to_thread.run_sync(engine.grammars.constraint, self.grammar())
+            constraint = await anyio.to_thread.run_sync(engine.grammars.constraint, self.grammar())
         except GrammarError as exc:
-            self._grammar_warnings.append(f"{exc}; decoding went on unconstrained")
-            return None
+            return None, f"{exc}; decoding went on unconstrained"
         finally:
             self.grammar_build_s = now() - t0
+        return constraint, ""
 
     def _deps(self, loop: LoopResult) -> list[list[int]] | None:
         """For each call, the indices of the calls its futures name (``None`` without futures)."""
@@ -365,6 +365,7 @@ class AsyncLM(EventStreaming):
         usage: Usage,
         llm_calls: int,
         cost: float,
+        grammar_s: float,
     ) -> RunResult:
         names = {r.call.task_id: r.call.id for r in loop.records}
         calls = [
@@ -399,7 +400,7 @@ class AsyncLM(EventStreaming):
             "decode_latency": decode,
             "latency_model": latency_model(gen, exe, deps=self._deps(loop)).as_dict(),
             "grammar_build_s": self.grammar_build_s,
-            "grammar_s": self._grammar_s,
+            "grammar_s": grammar_s,
         }
         return RunResult(
             question=question,
@@ -462,14 +463,15 @@ class _HasSchema(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class _Unschemed:
-    """A tool without a JSON schema: the grammar lets its arguments be any one-line text."""
+    """A tool without a JSON schema: an object schema without ``properties``, for which the
+    grammar lets the arguments be any one-line text."""
 
     name: str
-    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"type": "object"})
 
 
 def _schema(tool: Invocable) -> SchemaTool:
-    return tool if isinstance(tool, _HasSchema) else _Unschemed(tool.name, {"type": "object"})
+    return tool if isinstance(tool, _HasSchema) else _Unschemed(tool.name)
 
 
 class _LocalRequest:

@@ -158,12 +158,14 @@ class EngineDecoder:
         self.injected_tokens = 0
         self.injections = 0  # requests restarted by interrupts (0 here: appended to the cache)
         self.warnings: list[str] = []
+        self._dropped_seconds = 0.0  # grammar time of a constraint dropped mid-generation
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     @property
     def grammar_seconds(self) -> float:
         """Seconds spent computing masks and forced tokens and consuming tokens."""
-        return self.constraint.seconds if self.constraint is not None else 0.0
+        live = self.constraint.seconds if self.constraint is not None else 0.0
+        return self._dropped_seconds + live
 
     async def step(self, monitor: TokenMonitor) -> str | None:
         engine = self.engine
@@ -202,6 +204,8 @@ class EngineDecoder:
     def _drop(self, reason: str) -> None:
         """Decode unconstrained from here on (a grammar in error constrains nothing)."""
         self.warnings.append(f"grammar cml: {reason}; decoding went on unconstrained")
+        if self.constraint is not None:
+            self._dropped_seconds += self.constraint.seconds
         self.constraint = None
 
     async def inject(self, text: str) -> None:

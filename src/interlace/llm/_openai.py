@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import anyio
 import openai
@@ -156,10 +156,9 @@ class OpenAICompatLLM(LLM):
         extra_body: Mapping[str, Any] | None = None,
         grammar_field: GrammarField | None = None,
     ) -> None:
-        if grammar_field not in (None, "vllm", "sglang", "llguidance"):
-            raise UsageError(
-                f"grammar_field={grammar_field!r}: use 'vllm', 'sglang', 'llguidance' or None"
-            )
+        if grammar_field is not None and grammar_field not in get_args(GrammarField):
+            fields = ", ".join(repr(f) for f in get_args(GrammarField))
+            raise UsageError(f"grammar_field={grammar_field!r}: use {fields} or None")
         self.grammar_field: GrammarField | None = grammar_field
         self.model = model
         self.prices = prices if prices is not None else PriceTable.default()
