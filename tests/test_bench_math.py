@@ -124,3 +124,26 @@ async def test_math_tool_takes_an_earlier_numeric_result_as_context() -> None:
     assert await tool.invoke(("double it", 15.0), {}) == pytest.approx(30.0)
     assert await tool.invoke(("add one", [15.0, "a text"]), {}) == pytest.approx(16.0)
     assert "15.0" in llm.requests[0].messages[-1].content
+
+
+@pytest.mark.anyio
+async def test_math_tool_reads_only_the_relevant_sentences_of_a_long_context() -> None:
+    from interlace.testing import ScriptedLLM
+
+    page = (
+        "The Gobi is a large desert region in Asia. "
+        + "".join(f"A caravan crossed it in {1800 + i} on its way east. " for i in range(6))
+        + "It covers an area of 1,295,000 square kilometres. "
+        + "".join(f"Winter nights there reach -{30 + i} degrees. " for i in range(6))
+    )
+    llm = ScriptedLLM([" 1295000 * 0.7\n", " 1295000 * 0.7\n"])
+    value = await make_math(llm)("the area reduced by 30%", [page])
+    assert value == pytest.approx(906500.0)
+    prompt = llm.requests[0].messages[-1].content
+    assert "area of 1,295,000 square kilometres" in prompt  # the number the problem is about
+    assert "large desert region" not in prompt  # a sentence without a number cannot help
+    assert prompt.count("caravan") + prompt.count("Winter") <= 3
+    assert len(prompt) < len(page) / 2
+    await make_math(llm, context_tokens=0)("the area reduced by 30%", [page])
+    assert page.strip() in llm.requests[1].messages[-1].content  # 0 keeps the whole text
+

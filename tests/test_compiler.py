@@ -161,6 +161,28 @@ def _role(request: ScriptedRequest) -> str:
 
 
 @pytest.mark.anyio
+async def test_a_replan_that_repeats_a_plan_is_the_last_round() -> None:
+    plan = '1. search("same")\n2. join()\n'
+
+    def reply(messages: Sequence[Message]) -> str:
+        last = messages[-1].content
+        if last.endswith("then join().") or last.endswith("already worked."):
+            return plan if len(planned) % 2 else "1.  search(\"same\")\n\n2. join()"
+        if last.startswith("Reply with one line"):
+            return "Action: Finish(from the same results)"
+        return "Thought: not sure\nAction: Replan(again)"
+
+    planned: list[str] = []
+    llm = ScriptedLLM(lambda m: (planned.append("x"), reply(m))[1])
+    result = await LLMCompiler(llm, [make_search()], max_replans=3).run("Which?")
+    assert result.rounds == 2  # not 4: the second plan is the first one, spaced differently
+    assert result.answer == "from the same results"
+    joiners = [_role(r) for r in llm.requests if _role(r).startswith("joiner")]
+    assert joiners[:2] == ["joiner", "joiner-final"]  # the repeat's joiner may only finish
+    assert any("repeats round 1" in e for e in result.errors)
+
+
+@pytest.mark.anyio
 async def test_replans_up_to_max_replans_then_must_finish() -> None:
     def reply(messages: Sequence[Message]) -> str:
         last = messages[-1].content

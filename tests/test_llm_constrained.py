@@ -151,6 +151,33 @@ async def test_the_cml_grammar_accepts_exactly_well_formed_calls(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("9200000 * 0.7\n", True),
+        ("max(9200000 * 0.7, 350000 * 3.5)\n", True),
+        ("(8848.86 - 5895) / 5895 * 100\n", True),
+        ("1 + 2 + 3 + 4\n", True),
+        ("1 + 2 + 3 + 4 + 5\n", False),  # at most 4 terms: the runaway the 0.5B model wrote
+        ("1 * 2 * 3 * 4 * 5\n", False),  # at most 4 factors
+        ("((1 + 2) * 3)\n", False),  # one level of parentheses
+        ("9,200,000 * 0.7\n", False),  # no thousands separators
+        ("30% * 2\n", False),
+    ],
+)
+async def test_the_expression_grammar_is_short_arithmetic(
+    tiny: LocalLLM, text: str, ok: bool
+) -> None:
+    async with tiny.exclusive() as engine:
+        constraint = engine.grammars.constraint(expression_grammar())
+        tokens = engine.tokenize(text, add_bos=False, special=False)
+        accepted = all(constraint.accept([t]) for t in tokens)
+    assert accepted == ok, (text, constraint.error)
+    if ok:
+        assert isinstance(evaluate(text), float)
+
+
+@pytest.mark.anyio
 async def test_a_grammar_that_does_not_compile_falls_back_with_a_warning(tiny: LocalLLM) -> None:
     broken = Grammar(lark="start: UNDEFINED_TERMINAL", name="broken")
     llm_reply = await tiny.complete(

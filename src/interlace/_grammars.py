@@ -281,19 +281,33 @@ def react_grammar(tools: Sequence[SchemaTool], *, choices: Sequence[str] | None 
 
 
 def expression_grammar() -> Grammar:
-    """One arithmetic expression on one line: numbers, ``+ - * / **``, parentheses, unary
-    minus and ``min``/``max``/``round``/``abs`` calls (a subset of what the math tool's
-    evaluator accepts: no ``%``, which the 0.5B model wrote for "percent", e.g. ``30%25``), at
-    most 8 terms of 8 factors per level; generation ends at the newline."""
+    """One short arithmetic expression on one line: numbers, ``+ - * / **``, parentheses one
+    level deep, unary minus and ``min``/``max``/``round``/``abs`` calls (a subset of what the math
+    tool's evaluator accepts: no ``%``, which the 0.5B model wrote for "percent", e.g. ``30%25``).
+
+    The reply may end after any complete expression (the trailing newline is optional): in a
+    chat reply the model ends with its end-of-turn token, which a grammar that required the
+    newline forbade, so in ParallelQA runs of 2026-12-01 the 0.5B model, unable to stop, ran on
+    to its 48-token limit (``8848.86 * 2.5 + 8848.86 / 2 + 8848.86 / 2 + ...``; 2.5 s a call).
+    Bounded as well: at most 4 terms of 4 factors, each factor a number or one parenthesised
+    (or function) group of at most 4 terms of plain numbers.
+    """
     lark = "\n".join(
         [
-            'start: expr "\\n"',
-            'expr: term ((" + " | " - " | "+" | "-") term){0,7}',
-            'term: factor ((" * " | " / " | "*" | "/") factor){0,7}',
-            'factor: ("-")? atom ((" ** " | "**") atom)?',
-            'atom: NUMBER | "(" expr ")" | FUNC "(" expr ((", " | ",") expr){0,7} ")"',
+            'start: expr "\\n"?',
+            "expr: term (ADD term){0,3}",
+            "term: factor (MUL factor){0,3}",
+            'factor: "-"? atom (POW atom)?',
+            'atom: NUMBER | "(" inner ")" | FUNC "(" inner (SEP inner){0,3} ")"',
+            "inner: iterm (ADD iterm){0,3}",
+            'iterm: ifactor (MUL ifactor){0,3}',
+            'ifactor: "-"? NUMBER (POW NUMBER)?',
+            'ADD: " + " | " - " | "+" | "-"',
+            'MUL: " * " | " / " | "*" | "/"',
+            'POW: " ** " | "**"',
+            'SEP: ", " | ","',
             'FUNC: "min" | "max" | "round" | "abs"',
-            r"NUMBER: /[0-9]{1,15}(\.[0-9]{1,10})?/",
+            r"NUMBER: /[0-9]{1,12}(\.[0-9]{1,6})?/",
         ]
     )
     return Grammar(lark=lark, name="expression")

@@ -9,7 +9,8 @@ Kim et al. 2023, "An LLM Compiler for Parallel Function Calling" (arXiv 2312.045
 2. the *joiner* (§3.3) reads every task's observation (or failure, or skip reason) and writes
    ``Action: Finish(answer)`` or ``Action: Replan(reason)``;
 3. on ``Replan`` the planner is asked again (§3.3 dynamic replanning), at most ``max_replans``
-   times. The last joiner round may only finish.
+   times. The last joiner round may only finish, and so may the round of a replan that repeats
+   an earlier plan line for line (it would only loop).
 
 One conversation, never re-read (the token economy of DESIGN.md). The planner and the joiner
 share one fixed system message (:func:`~interlace.agents._prompts.compiler_system`), and every
@@ -215,6 +216,25 @@ def _note_problems(rnd: _Round, meter: RunMeter) -> None:
         meter.errors.append(f"{prefix}: the plan was cut off before join() (token budget)")
 
 
+def _plan_key(plan: str) -> tuple[str, ...]:
+    """A plan's lines with whitespace normalised (how two rounds' plans are compared)."""
+    return tuple(" ".join(line.split()) for line in plan.splitlines() if line.strip())
+
+
+def _repeated_round(rnd: _Round, earlier: Sequence[_Round]) -> int | None:
+    """The number of an earlier round whose plan ``rnd``'s repeats line for line, else None.
+
+    A replan that writes the plan again re-runs the same calls and shows the joiner the same
+    results, so it would ask again: in ParallelQA runs of 2026-12-01 the 0.5B model replanned
+    the identical plan until ``max_replans`` ran out (4 rounds, 63 s for one question).
+    """
+    key = _plan_key(rnd.plan)
+    for other in earlier:
+        if key and _plan_key(other.plan) == key:
+            return other.number
+    return None
+
+
 def _best_observation(rounds: Sequence[_Round]) -> str:
     """The last successful observation, as a last-resort answer ("" if there is none)."""
     for rnd in reversed(rounds):
@@ -335,11 +355,19 @@ class LLMCompiler(EventStreaming):
             rnd = await self._plan_and_execute(question, conversation, number, final, meter)
             rounds.append(rnd)
             _note_problems(rnd, meter)
+            repeats = _repeated_round(rnd, rounds[:-1])
+            if repeats is not None and not final:
+                # the same calls give the same results: another round would loop; finish now
+                meter.errors.append(
+                    f"round {number}: the new plan repeats round {repeats}'s; no further replan"
+                )
             conversation += [
                 Message(role="assistant", content=rnd.plan),
                 Message(role="user", content=rnd.results),
             ]
-            decision, reply = await self._join(conversation, rounds, meter, final=final)
+            decision, reply = await self._join(
+                conversation, rounds, meter, final=final or repeats is not None
+            )
             thoughts.append(decision.thought)
             if decision.kind == "finish":
                 details = {"plans": [r.plan for r in rounds], "thoughts": thoughts}

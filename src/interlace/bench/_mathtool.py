@@ -18,6 +18,8 @@ from typing import Any
 from interlace._errors import ExpressionError
 from interlace._grammars import expression_grammar
 from interlace.agents._common import ToolLLM
+from interlace.agents._observe import fit_observation
+from interlace.bench._search import split_sentences
 from interlace.llm._base import LLM, GenerationConfig, Message
 
 MAX_EXPRESSION_CHARS = 500
@@ -93,14 +95,30 @@ def _eval(node: ast.expr) -> Any:
     raise ExpressionError(f"{type(node).__name__} is not allowed in arithmetic")
 
 
+# Fixed instructions and three worked examples (fictional places, so no benchmark fact leaks):
+# the 0.5B model copied the numbers of context-free examples into its answers ("300 / 2", "170")
+# and wrote 1.25 for every percentage, so the examples take their numbers from a context and
+# show a percent change as a factor.
 _PROMPT = (
-    "Rewrite the problem as ONE arithmetic expression using only numbers, + - * / ** %, "
-    "parentheses, min, max, round and abs. Take the numbers from the context. Reply with the "
+    "Rewrite the problem as ONE short arithmetic expression over the numbers in the context, "
+    "using only numbers, + - * / **, parentheses, min, max, round and abs. A change of p% "
+    "multiplies by (1 + p/100) or (1 - p/100). Write numbers without commas. Reply with the "
     "expression alone on one line.\n\n"
-    "Problem: a bag holds 12 apples; what is 25% more?\nContext: none\nExpression: 12 * 1.25\n\n"
-    "Problem: which is longer after halving the first, 300 or 170?\nContext: none\n"
-    "Expression: max(300 / 2, 170)\n\n"
+    "Problem: the height increased by 20%\n"
+    "Context: Mount Orla is a peak of the Tarn range. Its summit is 2,140 metres above sea level.\n"
+    "Expression: 2140 * 1.2\n\n"
+    "Problem: the population decreased by 15%\n"
+    "Context: Velden is a market town. It had 48,500 inhabitants in 2020.\n"
+    "Expression: 48500 * 0.85\n\n"
+    "Problem: the ratio of the first length to the second\nContext: 6650\n4132\n"
+    "Expression: 6650 / 4132\n\n"
 )
+
+DEFAULT_CONTEXT_TOKENS = 48
+"""Each text in the math tool's context is cut to about this many tokens, keeping the sentences
+that hold numbers, the most relevant to the problem first (:func:`_numeric_context`): the math
+tool needs one number from a search result, and every context token is prefill time (a whole
+Wikipedia extract is ~110 tokens, ~0.8 s at 134 tokens/s on 2 threads)."""
 
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -117,16 +135,40 @@ def extract_expression(text: str) -> str:
     return ""
 
 
-def _render_context(context: str | float | Sequence[Any] | None) -> str:
+def _render_context(
+    context: str | float | Sequence[Any] | None, problem: str, tokens: int
+) -> str:
+    """The context as the prompt shows it: one item per line, each text cut to ``tokens``."""
     if context is None or context == "":
         return "none"
-    if isinstance(context, str | int | float):
-        return str(context)
-    return "\n".join(str(item) for item in context)
+    items = [context] if isinstance(context, str | int | float) else list(context)
+    return "\n".join(
+        _numeric_context(item, problem, tokens) if isinstance(item, str) else str(item)
+        for item in items
+    )
 
 
-def make_math(llm: LLM, *, max_tokens: int = 48) -> Callable[..., Any]:
+def _numeric_context(text: str, problem: str, tokens: int) -> str:
+    """``text`` cut to about ``tokens`` tokens for the math tool: only its sentences that hold
+    a number (all an expression can use), the first of them and then the others by relevance to
+    ``problem`` (:func:`~interlace.agents._observe.fit_observation`). A text without a digit, or
+    ``tokens`` <= 0, is kept whole."""
+    if tokens <= 0:
+        return text.strip()
+    numeric = [s for s in split_sentences(text) if any(c.isdigit() for c in s)]
+    return fit_observation(" ".join(numeric) if numeric else text, problem, tokens)
+
+
+def make_math(
+    llm: LLM, *, max_tokens: int = 32, context_tokens: int = DEFAULT_CONTEXT_TOKENS
+) -> Callable[..., Any]:
     """Build the async ``math(problem, context)`` tool function bound to ``llm``.
+
+    Args:
+        llm: the model that writes the expression (its requests are traced as role ``math``).
+        max_tokens: the expression's token limit.
+        context_tokens: each text in the context is cut to about this many tokens by relevance
+            to the problem (0 keeps whole texts).
 
     The returned function raises ExpressionError when the model's expression is not valid
     arithmetic (the task fails; the joiner sees why).
@@ -143,7 +185,8 @@ def make_math(llm: LLM, *, max_tokens: int = 48) -> Callable[..., Any]:
             problem: the arithmetic question, e.g. "the depth increased by 10%".
             context: the texts or numbers it is about: earlier results ($1, a math result).
         """
-        prompt = f"Problem: {problem}\nContext: {_render_context(context)}\nExpression:"
+        shown = _render_context(context, problem, context_tokens)
+        prompt = f"Problem: {problem}\nContext: {shown}\nExpression:"
         messages = [system, Message(role="user", content=prompt)]
         # ToolLLM: the request counts in the run's LLM calls and is traced as role "math"
         reply = await ToolLLM(llm, "math").complete(messages, config)
