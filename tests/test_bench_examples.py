@@ -34,7 +34,7 @@ def _example_questions(examples: Examples) -> list[str]:
         body = block.strip().removeprefix("Question:").strip()
         lines = []
         for line in body.splitlines():
-            if re.match(r"^(\d+\.|Thought:|Action:|Observation:)", line):
+            if re.match(r"^(\d+\.|Thought:|Action:|Observation( \d+)?:)", line):
                 break
             lines.append(line)
         out.append("\n".join(lines))

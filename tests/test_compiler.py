@@ -109,7 +109,7 @@ async def test_a_failing_tool_is_shown_to_the_joiner_and_dependents_skipped() ->
     joiner_prompt = llm.requests[1].messages[-1].content
     assert "index offline" in joiner_prompt
     assert "Skipped" in joiner_prompt
-    assert "Observation: about ok" in joiner_prompt
+    assert "Observation 3: about ok" in joiner_prompt
     assert result.answer == "about ok"
     assert result.tool_calls == 2
     assert any("index offline" in e for e in result.errors)
@@ -121,7 +121,8 @@ async def test_unreadable_plan_lines_are_reported() -> None:
     llm = ScriptedLLM(['1. search("a"\n2. search("b")\n3. join()\n', "Action: Finish(b)"])
     result = await LLMCompiler(llm, [make_search()]).run("Q?")
     joiner_prompt = llm.requests[1].messages[-1].content
-    assert 'search("a"' in joiner_prompt and "Observation: about b" in joiner_prompt
+    assert 'search("a"' in joiner_prompt and "Observation 2: about b" in joiner_prompt
+    assert 'search("b")' not in joiner_prompt  # a result that came is shown by its id alone
     assert any('search("a"' in e for e in result.errors)
 
 
@@ -208,7 +209,7 @@ async def test_replans_up_to_max_replans_then_must_finish() -> None:
             )
     second = planners[1].messages
     assert "still missing the year" in second[-2].content  # the joiner's reply, then the cue
-    assert "Observation: about try 1" in second[-3].content  # earlier results stay visible
+    assert "Observation 1: about try 1" in second[-3].content  # earlier results stay visible
     joiners = [r for r in llm.requests if _role(r).startswith("joiner")]
     assert [_role(r) for r in joiners] == ["joiner", "joiner", "joiner-final", "joiner-final"]
     assert "No more tool calls" in joiners[2].messages[-1].content

@@ -158,7 +158,14 @@ def _unrecorded_line_errors(report: ExecutionReport) -> list[PlanParseError]:
 
 
 def _entry(task: Task | None, outcome: Outcome, question: str, budget: int) -> str:
-    return f"{_task_line(task, outcome)}\n{_describe(outcome, question, budget)}"
+    """One result as the joiner reads it. A call that succeeded is shown by its task id alone
+    (``Observation 2: ...``): its plan line is in the conversation just above, already in the KV
+    cache, so repeating it would only be prefilled again (~11 tokens a search of a movie title).
+    A call that failed or never ran is shown under its line, with why."""
+    described = _describe(outcome, question, budget)
+    if task is not None and isinstance(outcome, Succeeded):
+        return described.replace("Observation:", f"Observation {task.id}:", 1)
+    return f"{_task_line(task, outcome)}\n{described}"
 
 
 def render_results(

@@ -59,26 +59,20 @@ HOTPOTQA = Examples(
 3. join()
 <END_OF_PLAN>""",
     joiner=f"""{_HQ1}
-1. search("Frida Kahlo")
-Observation: {_KAHLO}
-2. search("Pablo Picasso")
-Observation: {_PICASSO}
+Observation 1: {_KAHLO}
+Observation 2: {_PICASSO}
 Thought: Kahlo was Mexican and Picasso was Spanish, so not the same country.
 Action: Finish(no)
 ###
 {_HQ2}
-1. search("Golden Gate Bridge")
-Observation: {_GOLDEN}
-2. search("Brooklyn Bridge")
-Observation: {_BROOKLYN}
+Observation 1: {_GOLDEN}
+Observation 2: {_BROOKLYN}
 Thought: 1883 is earlier than 1937.
 Action: Finish(Brooklyn Bridge)
 ###
 {_HQ3}
-1. search("Johann Sebastian Bach")
-Observation: {_BACH}
-2. search("George Frideric Handel")
-Observation: {_HANDEL}
+Observation 1: {_BACH}
+Observation 2: {_HANDEL}
 Thought: Bach was German and Handel was German-born, so both were German.
 Action: Finish(yes)""",
     react=f"""{_HQ1}
@@ -135,12 +129,9 @@ MOVIE = Examples(
     + "\n".join(f'{i}. search("{m}")' for i, m in enumerate(_MOVIES, 1))
     + "\n9. join()\n<END_OF_PLAN>",
     joiner=f"""{_MQ}
-1. search("Vertigo")
-Observation: Vertigo (1958) is a movie. Genres: Drama, Mystery, Thriller. Tags: hitchcock.
-6. search("Rear Window")
-Observation: Rear Window (1954) is a movie. Genres: Mystery, Thriller. Tags: hitchcock.
-7. search("Frozen II")
-Observation: Frozen II (2019) is a movie. Genres: Animation, Children, Fantasy.
+Observation 1: Vertigo (1958) is a movie. Genres: Drama, Mystery, Thriller. Tags: hitchcock.
+Observation 6: Rear Window (1954) is a movie. Genres: Mystery, Thriller. Tags: hitchcock.
+Observation 7: Frozen II (2019) is a movie. Genres: Animation, Children, Fantasy.
 Thought: The liked movies are 1950s-70s classics; Rear Window is a Hitchcock thriller like Vertigo.
 Action: Finish(Rear Window)""",
     react=f"""{_MQ}
@@ -169,14 +160,10 @@ PARALLELQA = Examples(
 5. join()
 <END_OF_PLAN>""",
     joiner=f"""{_PQ}
-1. search("Lake Baikal")
-Observation: {_BAIKAL}
-2. search("Lake Tanganyika")
-Observation: {_TANGA}
-3. math("the maximum depth increased by 10%", $1)
-Observation: 1806.2
-4. math("the maximum depth increased by 25%", $2)
-Observation: 1837.5
+Observation 1: {_BAIKAL}
+Observation 2: {_TANGA}
+Observation 3: 1806.2
+Observation 4: 1837.5
 Thought: 1837.5 m is more than 1806.2 m.
 Action: Finish(Lake Tanganyika)""",
     react=f"""{_PQ}
