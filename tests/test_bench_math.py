@@ -146,4 +146,3 @@ async def test_math_tool_reads_only_the_relevant_sentences_of_a_long_context() -
     assert len(prompt) < len(page) / 2
     await make_math(llm, context_tokens=0)("the area reduced by 30%", [page])
     assert page.strip() in llm.requests[1].messages[-1].content  # 0 keeps the whole text
-

@@ -168,7 +168,7 @@ async def test_a_replan_that_repeats_a_plan_is_the_last_round() -> None:
     def reply(messages: Sequence[Message]) -> str:
         last = messages[-1].content
         if last.endswith("then join().") or last.endswith("already worked."):
-            return plan if len(planned) % 2 else "1.  search(\"same\")\n\n2. join()"
+            return plan if len(planned) % 2 else '1.  search("same")\n\n2. join()'
         if last.startswith("Reply with one line"):
             return "Action: Finish(from the same results)"
         return "Thought: not sure\nAction: Replan(again)"

@@ -300,7 +300,7 @@ def expression_grammar() -> Grammar:
             'factor: "-"? atom (POW atom)?',
             'atom: NUMBER | "(" inner ")" | FUNC "(" inner (SEP inner){0,3} ")"',
             "inner: iterm (ADD iterm){0,3}",
-            'iterm: ifactor (MUL ifactor){0,3}',
+            "iterm: ifactor (MUL ifactor){0,3}",
             'ifactor: "-"? NUMBER (POW NUMBER)?',
             'ADD: " + " | " - " | "+" | "-"',
             'MUL: " * " | " / " | "*" | "/"',

@@ -135,9 +135,7 @@ def extract_expression(text: str) -> str:
     return ""
 
 
-def _render_context(
-    context: str | float | Sequence[Any] | None, problem: str, tokens: int
-) -> str:
+def _render_context(context: str | float | Sequence[Any] | None, problem: str, tokens: int) -> str:
     """The context as the prompt shows it: one item per line, each text cut to ``tokens``."""
     if context is None or context == "":
         return "none"
