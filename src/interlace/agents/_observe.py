@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["estimate_tokens", "fit_observation"]
+__all__ = ["estimate_tokens", "fit_observation", "split_sentences"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -31,7 +31,8 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences (simple punctuation rule; good enough for lead paragraphs)."""
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
@@ -73,7 +74,7 @@ def fit_observation(text: str, question: str, tokens: int) -> str:
     if tokens <= 0 or estimate_tokens(text) <= tokens:
         return text
     budget = tokens * 4
-    sentences = _sentences(text)
+    sentences = split_sentences(text)
     first = sentences[0]
     if len(first) + 2 > budget or len(sentences) == 1:
         head = first[: max(budget - 2, 1)]

@@ -18,8 +18,7 @@ from typing import Any
 from interlace._errors import ExpressionError
 from interlace._grammars import expression_grammar
 from interlace.agents._common import ToolLLM
-from interlace.agents._observe import fit_observation
-from interlace.bench._search import split_sentences
+from interlace.agents._observe import fit_observation, split_sentences
 from interlace.llm._base import LLM, GenerationConfig, Message
 
 MAX_EXPRESSION_CHARS = 500

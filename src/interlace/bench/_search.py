@@ -34,15 +34,10 @@ import httpx
 from rapidfuzz import fuzz, process
 
 from interlace._errors import DataError, NetworkUnavailableError, ToolExecutionError
+from interlace.agents._observe import split_sentences
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _SUFFIX = re.compile(r"\s*\([^()]*\)\s*$")
 _ML_ARTICLE = re.compile(r"^(.*), (The|A|An|Les|La|Le|Il|El|Das|Die|Der)$")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences (simple punctuation rule; good enough for lead paragraphs)."""
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 
 def title_key(title: str) -> str:
