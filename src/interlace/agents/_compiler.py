@@ -125,10 +125,11 @@ class _Finished:
         self.changed()
 
 
-def _describe(outcome: Outcome, question: str, budget: int) -> str:
+def _describe(outcome: Outcome, question: str, budget: int, task_id: int | None = None) -> str:
     if isinstance(outcome, Succeeded):
         text = fit_observation(safe_str(outcome.value), question, budget)
-        return f"Observation: {clip(text)}"
+        label = "Observation" if task_id is None else f"Observation {task_id}"
+        return f"{label}: {clip(text)}"
     if isinstance(outcome, Failed):
         return f"Failed: {type(outcome.error).__name__}: {safe_str(outcome.error)}"
     if isinstance(outcome, Skipped):
@@ -162,10 +163,9 @@ def _entry(task: Task | None, outcome: Outcome, question: str, budget: int) -> s
     (``Observation 2: ...``): its plan line is in the conversation just above, already in the KV
     cache, so repeating it would only be prefilled again (~11 tokens a search of a movie title).
     A call that failed or never ran is shown under its line, with why."""
-    described = _describe(outcome, question, budget)
     if task is not None and isinstance(outcome, Succeeded):
-        return described.replace("Observation:", f"Observation {task.id}:", 1)
-    return f"{_task_line(task, outcome)}\n{described}"
+        return _describe(outcome, question, budget, task.id)
+    return f"{_task_line(task, outcome)}\n{_describe(outcome, question, budget)}"
 
 
 def render_results(
