@@ -4,14 +4,39 @@ from __future__ import annotations
 
 import pytest
 
-from interlace.bench._scoring import answer_choices
+from interlace.bench._scoring import answer_choices, is_correct
 
 
 @pytest.mark.parametrize(
     ("question", "choices"),
     [
         ("Which band was formed first, Wavves or Social Code?", ("Wavves", "Social Code")),
-        ("Who is older, Ann, Bo or Cy?", ("Ann", "Bo", "Cy")),
+        # the names end where the capitalised words do, commas and predicates included
+        (
+            "Which band, Letters to Cleo or Screaming Trees, had more members?",
+            ("Letters to Cleo", "Screaming Trees"),
+        ),
+        ("Which film is older, Monsters, Inc. or Earth?", ("Monsters, Inc.", "Earth")),
+        ("Which came out first, Dinosaur or McFarland, USA", ("Dinosaur", "McFarland, USA")),
+        (
+            "Which case came first, Craig v. Boren or United States v. Paramount Pictures, Inc.?",
+            ("Craig v. Boren", "United States v. Paramount Pictures, Inc."),
+        ),
+        # a colon, no separator at all, or a yes/no opening that names two alternatives
+        (
+            "Which film was released first: Sacred Planet or Oz the Great and Powerful?",
+            ("Sacred Planet", "Oz the Great and Powerful"),
+        ),
+        ("Which Genus has more species Eucryphia or Lepidozamia ?", ("Eucryphia", "Lepidozamia")),
+        (
+            "Was Hoobastank or Fountains of Wayne formed first?",
+            ("Hoobastank", "Fountains of Wayne"),
+        ),
+        ("Is the Marsilea or the Brabejum the genus of more species?", ("Marsilea", "Brabejum")),
+        # "either"/"both" keep a yes/no question yes/no
+        ("Are either The Pogues or Pillar an electronic dance music group?", ("yes", "no")),
+        # a yes/no opening with alternatives that are not names: any answer
+        ("Was it published or broadcast first?", None),
         ("Are both Jim McBride and Neil Jordan American?", ("yes", "no")),
         ("Did Oasis form before Blur?", ("yes", "no")),
         ("Woman's Era and Naj are what kind of magazines?", None),
@@ -20,6 +45,71 @@ from interlace.bench._scoring import answer_choices
 )
 def test_choices_from_the_question_form(question: str, choices: tuple[str, ...] | None) -> None:
     assert answer_choices(question) == choices
+
+
+@pytest.mark.parametrize(
+    ("prediction", "label", "options", "correct"),
+    [
+        # the label gives the full name of the option the question names
+        (
+            "Arthur Conan Doyle",
+            "Arthur Ignatius Conan Doyle",
+            ("Arthur Conan Doyle", "Penelope Lively"),
+            True,
+        ),
+        (
+            "Penelope Lively",
+            "Arthur Ignatius Conan Doyle",
+            ("Arthur Conan Doyle", "Penelope Lively"),
+            False,
+        ),
+        (
+            "712 Fifth Avenue",
+            "712 5th Avenue",
+            ("712 Fifth Avenue", "Manhattan Life Building"),
+            True,
+        ),
+        ("Emilio Sánchez", "Sanchez", ("Piet Norval", "Emilio Sánchez"), True),
+        # a tie between options designates neither: only exact match counts
+        ("John Smith", "John", ("John Smith", "John Doe"), False),
+        ("John", "John", ("John Smith", "John Doe"), True),
+        # an answer naming both options is no answer
+        (
+            "Arthur Conan Doyle or Penelope Lively",
+            "Arthur Ignatius Conan Doyle",
+            ("Arthur Conan Doyle", "Penelope Lively"),
+            False,
+        ),
+    ],
+)
+def test_an_option_answer_is_scored_by_the_option_the_label_designates(
+    prediction: str, label: str, options: tuple[str, ...], correct: bool
+) -> None:
+    assert is_correct(prediction, label, options=options) is correct
+
+
+def test_hotpotqa_scores_with_the_options_its_question_names() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from interlace.bench import get_benchmark
+    from interlace.bench._registry import Question, QuestionId
+
+    def RunResult(answer: str) -> Any:  # score reads the answer only
+        return SimpleNamespace(answer=answer)
+
+    bench = get_benchmark("hotpotqa")
+    q = Question(
+        id=QuestionId("q"),
+        text="Who was born first, Arthur Conan Doyle or Penelope Lively?",
+        label="Arthur Ignatius Conan Doyle",
+    )
+    assert bench.score(q, RunResult(answer="Arthur Conan Doyle"))
+    assert not bench.score(q, RunResult(answer="Penelope Lively"))
+    yes_no = Question(id=QuestionId("y"), text="Are Oasis and Blur both bands?", label="yes")
+    assert bench.score(yes_no, RunResult(answer="Yes")) and not bench.score(
+        yes_no, RunResult(answer="no")
+    )
 
 
 def test_options_win() -> None:

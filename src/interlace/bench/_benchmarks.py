@@ -158,8 +158,14 @@ class LLMCompilerBenchmark:
         return agent
 
     def score(self, question: Question, result: RunResult) -> bool:
-        """Published rule (numbers within 10 %, else normalised exact match; Movie options)."""
-        options = question.meta.get("options") or ()
+        """Published rule (numbers within 10 %, else normalised exact match), and an answer
+        that names one of the question's options (Movie's four; the "A or B" a comparison
+        question names) is right when the label designates that option
+        (:func:`~interlace.bench._scoring.gold_option`: "Arthur Conan Doyle" for the label
+        "Arthur Ignatius Conan Doyle")."""
+        options = answer_choices(question.text, question.meta.get("options") or ()) or ()
+        if tuple(options) == ("yes", "no"):
+            options = ()
         return is_correct(result.answer, question.label, options=options)
 
 

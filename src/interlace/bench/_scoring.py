@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -71,8 +72,9 @@ def is_correct(
         return True
     if options:
         named = [opt for opt in options if _names(pred_n, normalize(opt))]
-        if len(named) == 1:
-            return normalize(named[0]) == gold_n
+        designated = gold_option(label, options)
+        if len(named) == 1 and designated is not None:
+            return named[0] == designated
     return False
 
 
@@ -80,29 +82,130 @@ def _names(pred_n: str, option_n: str) -> bool:
     return bool(option_n) and re.search(rf"(^| ){re.escape(option_n)}( |$)", pred_n) is not None
 
 
+def _fold(text: str) -> set[str]:
+    """The words of ``normalize(text)`` without accents ("Sánchez" -> "sanchez")."""
+    plain = unicodedata.normalize("NFKD", normalize(text))
+    return set("".join(c for c in plain if not unicodedata.combining(c)).split())
+
+
+def gold_option(label: str, options: Sequence[str]) -> str | None:
+    """The option ``label`` designates, else ``None``.
+
+    The option equal to the label after :func:`normalize`; else the one option sharing the
+    most words with it (accents folded), when exactly one shares the most and it shares at
+    least one. A question names its entities briefly and HotpotQA's label often gives the full
+    name: for "Who was born first, Arthur Conan Doyle or Penelope Lively?" the label is "Arthur
+    Ignatius Conan Doyle", which designates the first option.
+    """
+    gold_n = normalize(label)
+    for option in options:
+        if normalize(option) == gold_n:
+            return option
+    words = _fold(label)
+    shared = sorted(((len(words & _fold(o)), i) for i, o in enumerate(options)), reverse=True)
+    if not shared or shared[0][0] == 0 or (len(shared) > 1 and shared[1][0] == shared[0][0]):
+        return None
+    return options[shared[0][1]]
+
+
 _YES_NO_START = re.compile(
     r"^(are|is|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", re.I
 )
-_OPTIONS_TAIL = re.compile(r",\s*([^?]+?)\s*\?\s*$")
+_QUESTION_WORD = re.compile(
+    r"^(which|who|whom|whose|what|where|when|are|is|was|were|do|does|did|has|have|had|can"
+    r"|could|will|would|should)$",
+    re.I,
+)
+_EITHER_BOTH = re.compile(r"\b(either|both)\b", re.I)
+# Lowercase words that may join the capitalised words of one name ("Bay of Pigs",
+# "Oz the Great and Powerful", "Juan de la Cruz").
+_CONNECTORS = frozenset(
+    {"of", "the", "and", "de", "da", "del", "della", "di", "du", "la", "le", "von", "van"}
+    | {"der", "den", "y", "&", "on", "in", "for", "at", "a", "an", "to", "v.", "vs."}
+    | {"-", "\u2013"}
+)
+_SEPARATORS = ",;:"
+
+
+def _is_name_word(word: str) -> bool:
+    head = word.lstrip("\"'(\u201c\u2018")
+    return bool(head) and (head[0].isupper() or head[0].isdigit())
+
+
+def _trim(run: list[str]) -> str:
+    while run and not _is_name_word(run[0]):
+        run.pop(0)
+    while run and not _is_name_word(run[-1]):
+        run.pop()
+    return " ".join(run).strip(_SEPARATORS + "?")
+
+
+def _name_after(words: Sequence[str]) -> str:
+    """The name that ``words`` start with: capitalised words or numbers and the connectors
+    between them; a comma ends it unless one more name word follows and ends it ("Kaiyuan,
+    Liaoning"), so "Screaming Trees, had more members" gives "Screaming Trees"."""
+    run: list[str] = []
+    for i, word in enumerate(words):
+        bare = word.rstrip(_SEPARATORS)
+        if not (_is_name_word(bare) or (bare.lower() in _CONNECTORS)):
+            break
+        run.append(word)
+        if bare != word:  # a separator after this word
+            rest = words[i + 1 : i + 3]
+            if not (
+                rest and _is_name_word(rest[0]) and (len(rest) < 2 or not _is_name_word(rest[1]))
+            ):
+                break
+    return _trim(run)
+
+
+def _name_before(words: Sequence[str]) -> str:
+    """The name that ``words`` end with, read backwards like :func:`_name_after`: a comma is
+    crossed only after a single name word ("Monsters, Inc.", "Stanley Lloyd Kaufman, Jr.")."""
+    run: list[str] = []
+    for word in reversed(words):
+        bare = word.rstrip(_SEPARATORS)
+        if bare != word and run and (len(run) != 1 or not _is_name_word(bare)):
+            break
+        if not (_is_name_word(bare) or (bare.lower() in _CONNECTORS)):
+            break
+        run.insert(0, word)
+    return _trim(run)
+
+
+def _choice_pair(text: str) -> tuple[str, str] | None:
+    """``(A, B)`` of a question that names two entities as "A or B" (see answer_choices)."""
+    words = text.rstrip("? ").split()
+    for at in range(len(words) - 2, 0, -1):
+        if words[at].lower() != "or":
+            continue
+        before = words[1:at] if _QUESTION_WORD.match(words[0]) else words[:at]
+        first, second = _name_before(before), _name_after(words[at + 1 :])
+        if first and second:
+            return first, second
+    return None
 
 
 def answer_choices(question: str, options: Sequence[str] = ()) -> tuple[str, ...] | None:
     """The answers a question admits, when its form says (used to constrain ``Finish(...)``).
 
     * a multiple-choice question: its ``options`` (Movie);
-    * ``"..., A or B?"`` (or ``"..., A, B or C?"``): the named options (HotpotQA comparison
-      questions such as "Which band formed first, Oasis or Blur?");
-    * a question that starts like a yes/no question ("Are", "Was", "Did", ...): ``("yes", "no")``;
+    * a question that starts like a yes/no question ("Are", "Was", "Did", ...) and names no
+      alternatives, or asks about "either"/"both" of them: ``("yes", "no")``;
+    * a question that names two entities as "A or B" ("Which band formed first, Oasis or
+      Blur?", "Was Oasis or Blur formed first?", "Which genus has more species: Marsilea or
+      Brabejum?"): ``(A, B)``, each name read as the capitalised words (and the connectors
+      between them, as in "Bay of Pigs") next to the "or" — HotpotQA's comparison questions
+      compare two entities;
     * anything else: ``None`` (any answer).
     """
     if options:
         return tuple(str(o) for o in options)
-    text = question.strip()
-    tail = _OPTIONS_TAIL.search(text)
-    if tail and re.search(r"\sor\s", tail.group(1)):
-        parts = [p.strip() for p in re.split(r",\s*|\s+or\s+", tail.group(1)) if p.strip()]
-        if 2 <= len(parts) <= 5:
-            return tuple(parts)
-    if _YES_NO_START.match(text):
+    text = " ".join(question.split())
+    yes_no = _YES_NO_START.match(text) is not None
+    if yes_no and (" or " not in text or _EITHER_BOTH.search(text)):
         return ("yes", "no")
+    pair = _choice_pair(text)
+    if pair:
+        return pair
     return None
