@@ -158,3 +158,49 @@ async def test_the_joiner_thought_is_optional_only_when_the_answer_is_a_choice()
         assert result.answer == "no" and not result.errors
         joiner = llm.requests[-1].config.grammar
         assert joiner == joiner_grammar(final=False, thought=thought, choices=choices)
+
+
+def test_eval_rescore_judges_stored_answers_by_this_versions_rule(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from interlace.bench._eval import rescore_records
+    from interlace.cli import app
+
+    def record(method: str, prediction: str, correct: bool, bench: str = "hotpotqa") -> dict:  # type: ignore[type-arg]
+        return {
+            "benchmark": bench,
+            "question_id": "q1",
+            "question": "Who was born first, Arthur Conan Doyle or Penelope Lively?",
+            "label": "Arthur Ignatius Conan Doyle",
+            "prediction": prediction,
+            "correct": correct,
+            "method": method,
+            "latency": 1.0,
+            "config": {"benchmark": bench},
+        }
+
+    # stored by an older rule: the short name was judged wrong
+    stored = [
+        record("compiler", "Arthur Conan Doyle", False),
+        record("react", "Penelope Lively", True),
+    ]
+    fresh = rescore_records(stored)
+    assert [r["correct"] for r in fresh] == [True, False]
+    assert stored[0]["correct"] is False  # copies, not changed in place
+    # a benchmark whose verdict is not the answer's keeps the stored one
+    assert rescore_records([record("sync", "x", True, bench="bfcl")])[0]["correct"] is True
+
+    store = tmp_path / "old.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in stored))
+    as_stored = json.loads(CliRunner().invoke(app, ["eval", str(store), "--json"]).stdout)
+    rescored = json.loads(
+        CliRunner().invoke(app, ["eval", str(store), "--json", "--rescore"]).stdout
+    )
+
+    def accuracy(report: dict, method: str) -> float:  # type: ignore[type-arg]
+        return next(s["accuracy"] for s in report["summaries"] if s["method"] == method)
+
+    assert (accuracy(as_stored, "compiler"), accuracy(as_stored, "react")) == (0.0, 1.0)
+    assert (accuracy(rescored, "compiler"), accuracy(rescored, "react")) == (1.0, 0.0)

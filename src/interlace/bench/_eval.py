@@ -415,6 +415,44 @@ def evaluate_records(records: Iterable[Mapping[str, Any]], *, baseline: str = "r
     return Report(summaries=summaries, comparisons=comparisons)
 
 
+def rescore_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The records with ``correct`` judged again by this version's rule for their benchmark.
+
+    For the benchmarks whose verdict depends on the final answer alone (HotpotQA, Movie,
+    ParallelQA: :meth:`LLMCompilerBenchmark.score`): the stored question, label, prediction and
+    ``meta`` (Movie's options) are scored again, so a store written before a scoring fix reads
+    as it would today. Records of other benchmarks (BFCL checks the calls; a custom benchmark's
+    scorer may be gone) keep their stored verdict. Records are copied, never changed in place.
+    """
+    from types import SimpleNamespace
+
+    from interlace._errors import UsageError
+    from interlace.bench._benchmarks import LLMCompilerBenchmark
+    from interlace.bench._registry import Question, QuestionId, get_benchmark
+
+    out: list[dict[str, Any]] = []
+    for record in records:
+        row = dict(record)
+        try:
+            bench = get_benchmark(str(row.get("benchmark")))
+        except UsageError:  # an unregistered benchmark: keep the stored verdict
+            bench = None
+        if isinstance(bench, LLMCompilerBenchmark):
+            question = Question(
+                id=QuestionId(str(row.get("question_id"))),
+                text=str(row.get("question", "")),
+                label=str(row.get("label", "")),
+                meta=dict(row.get("meta") or {}),
+            )
+            answer = str(row.get("prediction") or "")
+            row["correct"] = bool(answer) and bench.score(
+                question,
+                SimpleNamespace(answer=answer),  # type: ignore[arg-type]
+            )
+        out.append(row)
+    return out
+
+
 def evaluate_files(paths: Sequence[Path], *, baseline: str = "react") -> Report:
     """:func:`evaluate_records` over every record of the store files ``paths``."""
     return evaluate_records((r for path in paths for r in read_records(path)), baseline=baseline)

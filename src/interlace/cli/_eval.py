@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from interlace._errors import InterlaceError
-from interlace.bench._eval import Report, evaluate_records
+from interlace.bench._eval import Report, evaluate_records, rescore_records
 from interlace.cli import _options, app
 from interlace.cli._common import fail
 from interlace.cli._roles import print_role_tables
@@ -121,6 +121,14 @@ def eval_(
             show_default=False,
         ),
     ] = None,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore",
+            help="Judge each answer again with this version's scoring rule (HotpotQA, Movie, "
+            "ParallelQA; other benchmarks keep the stored verdict). The stores are not changed.",
+        ),
+    ] = False,
 ) -> None:
     """Summarise result stores: accuracy, latency, tokens, cost, errors per method.
 
@@ -131,6 +139,8 @@ def eval_(
 
     try:
         records = read_stores(files)
+        if rescore:
+            records = rescore_records(records)
         report = evaluate_records(records, baseline=resolve_baseline(records, baseline))
     except InterlaceError as exc:
         raise fail(exc) from exc
