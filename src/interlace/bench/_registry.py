@@ -50,11 +50,15 @@ class Question:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
-DEFAULT_OBSERVATION_TOKENS = 0
-"""The benchmarks' default ``--observation-tokens``: whole observations. Measured 2026-12-01 on
-HotpotQA comparison questions 100-115 (embedded model, 0.5 s search; README, Results): a budget
-of 64 tokens left LLMCompiler's accuracy unchanged (31.2%) and cut ReAct's from 50.0% to 31.2%,
-so the default does not cut; the budget stays an option for longer observations."""
+DEFAULT_OBSERVATION_TOKENS = 96
+"""The benchmarks' default ``--observation-tokens``: each observation cut to its 96 most
+relevant tokens (0 keeps it whole). Chosen 2026-12-02 from paired runs on the embedded model
+(0.5 s search, ``--threads 2``; README, Results, commit 43efc0f): on 100 HotpotQA comparison
+questions (0-49 and the held-out 116-165) LLMCompiler went from 40% to 45% right and from 6.03
+to 5.25 s, ReAct from 45% to 43% and from 8.72 to 8.12 s; on the 16 questions 100-115 and on
+0-49 at commit 3dc12e6 the compiler also gained (50.0 -> 56.2%, 30 -> 36%) and ReAct moved
+50.0 -> 37.5% and 36 -> 38%. Over the four comparisons (166 question pairs) the budget gave the
+compiler 9 more right answers and ReAct 3 fewer, and both methods fewer prompt tokens."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +73,8 @@ class RunOptions:
         search: ``"offline"`` (local evidence store) or ``"live"`` (Wikipedia over HTTP).
         cache_dir: where the live search caches pages (``None``: the user cache dir).
         observation_tokens: each observation's token budget in every method's prompts
-            (0: whole; :func:`~interlace.agents._observe.fit_observation`).
+            (0: whole; :func:`~interlace.agents._observe.fit_observation`; default
+            :data:`DEFAULT_OBSERVATION_TOKENS`).
         answer_choices: constrain every method's final answer to the choices the question's
             form admits (:func:`~interlace.bench._scoring.answer_choices`: yes/no, "A or B",
             multiple-choice options), where the backend constrains decoding.
@@ -80,7 +85,7 @@ class RunOptions:
     stream: bool = True
     search: str = "offline"
     cache_dir: Path | None = None
-    observation_tokens: int = 0
+    observation_tokens: int = DEFAULT_OBSERVATION_TOKENS
     answer_choices: bool = True
 
 

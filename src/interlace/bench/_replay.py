@@ -444,6 +444,8 @@ def _run_config(ctx: _Context, bench: Benchmark, record: Mapping[str, Any]) -> R
         tool_latency=Latency.parse(str(config.get("tool_latency") or "real")),
         stream=True if stream is None else bool(stream),
         search=str(config.get("search") or "offline"),
+        # the recorded budget; stores older than the option read whole observations
+        observation_tokens=int(config.get("observation_tokens") or 0),
     )
     replay = {
         "source": str(ctx.source),
