@@ -89,27 +89,18 @@ def test_an_option_answer_is_scored_by_the_option_the_label_designates(
 
 
 def test_hotpotqa_scores_with_the_options_its_question_names() -> None:
-    from types import SimpleNamespace
-    from typing import Any
-
-    from interlace.bench import get_benchmark
+    from interlace.bench._benchmarks import hotpotqa as bench
     from interlace.bench._registry import Question, QuestionId
 
-    def RunResult(answer: str) -> Any:  # score reads the answer only
-        return SimpleNamespace(answer=answer)
-
-    bench = get_benchmark("hotpotqa")
     q = Question(
         id=QuestionId("q"),
         text="Who was born first, Arthur Conan Doyle or Penelope Lively?",
         label="Arthur Ignatius Conan Doyle",
     )
-    assert bench.score(q, RunResult(answer="Arthur Conan Doyle"))
-    assert not bench.score(q, RunResult(answer="Penelope Lively"))
+    assert bench.score_answer(q, "Arthur Conan Doyle")
+    assert not bench.score_answer(q, "Penelope Lively")
     yes_no = Question(id=QuestionId("y"), text="Are Oasis and Blur both bands?", label="yes")
-    assert bench.score(yes_no, RunResult(answer="Yes")) and not bench.score(
-        yes_no, RunResult(answer="no")
-    )
+    assert bench.score_answer(yes_no, "Yes") and not bench.score_answer(yes_no, "no")
 
 
 def test_options_win() -> None:

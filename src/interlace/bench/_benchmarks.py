@@ -163,10 +163,15 @@ class LLMCompilerBenchmark:
         question names) is right when the label designates that option
         (:func:`~interlace.bench._scoring.gold_option`: "Arthur Conan Doyle" for the label
         "Arthur Ignatius Conan Doyle")."""
+        return self.score_answer(question, result.answer)
+
+    def score_answer(self, question: Question, answer: str) -> bool:
+        """:meth:`score` of a final answer alone (its verdict reads nothing else; ``eval
+        --rescore`` judges stored answers with it)."""
         options = answer_choices(question.text, question.meta.get("options") or ()) or ()
         if tuple(options) == ("yes", "no"):
             options = ()
-        return is_correct(result.answer, question.label, options=options)
+        return is_correct(answer, question.label, options=options)
 
 
 hotpotqa = register(

@@ -424,8 +424,6 @@ def rescore_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     as it would today. Records of other benchmarks (BFCL checks the calls; a custom benchmark's
     scorer may be gone) keep their stored verdict. Records are copied, never changed in place.
     """
-    from types import SimpleNamespace
-
     from interlace._errors import UsageError
     from interlace.bench._benchmarks import LLMCompilerBenchmark
     from interlace.bench._registry import Question, QuestionId, get_benchmark
@@ -445,10 +443,7 @@ def rescore_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
                 meta=dict(row.get("meta") or {}),
             )
             answer = str(row.get("prediction") or "")
-            row["correct"] = bool(answer) and bench.score(
-                question,
-                SimpleNamespace(answer=answer),  # type: ignore[arg-type]
-            )
+            row["correct"] = bool(answer) and bench.score_answer(question, answer)
         out.append(row)
     return out
 

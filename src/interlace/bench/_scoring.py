@@ -72,9 +72,8 @@ def is_correct(
         return True
     if options:
         named = [opt for opt in options if _names(pred_n, normalize(opt))]
-        designated = gold_option(label, options)
-        if len(named) == 1 and designated is not None:
-            return named[0] == designated
+        if len(named) == 1:
+            return named[0] == gold_option(label, options)
     return False
 
 
@@ -108,14 +107,9 @@ def gold_option(label: str, options: Sequence[str]) -> str | None:
     return options[shared[0][1]]
 
 
-_YES_NO_START = re.compile(
-    r"^(are|is|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", re.I
-)
-_QUESTION_WORD = re.compile(
-    r"^(which|who|whom|whose|what|where|when|are|is|was|were|do|does|did|has|have|had|can"
-    r"|could|will|would|should)$",
-    re.I,
-)
+_AUXILIARIES = "are|is|was|were|do|does|did|has|have|had|can|could|will|would|should"
+_YES_NO_START = re.compile(rf"^({_AUXILIARIES})\b", re.I)
+_QUESTION_WORD = re.compile(rf"^(which|who|whom|whose|what|where|when|{_AUXILIARIES})$", re.I)
 _EITHER_BOTH = re.compile(r"\b(either|both)\b", re.I)
 # Lowercase words that may join the capitalised words of one name ("Bay of Pigs",
 # "Oz the Great and Powerful", "Juan de la Cruz").
@@ -130,6 +124,11 @@ _SEPARATORS = ",;:"
 def _is_name_word(word: str) -> bool:
     head = word.lstrip("\"'(\u201c\u2018")
     return bool(head) and (head[0].isupper() or head[0].isdigit())
+
+
+def _may_join(bare: str) -> bool:
+    """Whether a word (its trailing separator removed) can be part of a name."""
+    return _is_name_word(bare) or bare.lower() in _CONNECTORS
 
 
 def _trim(run: list[str]) -> str:
@@ -147,7 +146,7 @@ def _name_after(words: Sequence[str]) -> str:
     run: list[str] = []
     for i, word in enumerate(words):
         bare = word.rstrip(_SEPARATORS)
-        if not (_is_name_word(bare) or (bare.lower() in _CONNECTORS)):
+        if not _may_join(bare):
             break
         run.append(word)
         if bare != word:  # a separator after this word
@@ -167,7 +166,7 @@ def _name_before(words: Sequence[str]) -> str:
         bare = word.rstrip(_SEPARATORS)
         if bare != word and run and (len(run) != 1 or not _is_name_word(bare)):
             break
-        if not (_is_name_word(bare) or (bare.lower() in _CONNECTORS)):
+        if not _may_join(bare):
             break
         run.insert(0, word)
     return _trim(run)
@@ -205,7 +204,4 @@ def answer_choices(question: str, options: Sequence[str] = ()) -> tuple[str, ...
     yes_no = _YES_NO_START.match(text) is not None
     if yes_no and (" or " not in text or _EITHER_BOTH.search(text)):
         return ("yes", "no")
-    pair = _choice_pair(text)
-    if pair:
-        return pair
-    return None
+    return _choice_pair(text)
