@@ -296,6 +296,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# llama_cpp.server, loading its model the way LocalLLM does (interlace.llm._llamacpp: without the
+# AMX kernels that segfault on some Xeons; a no-op on other builds).
+_SERVER = (
+    "import runpy\n"
+    "from interlace.llm._llamacpp import without_amx\n"
+    "with without_amx():\n"
+    "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     path: Path = model_path("smollm2-135m")
@@ -304,7 +314,7 @@ def server() -> Iterator[str]:
     )
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", "smollm2",
+        sys.executable, "-c", _SERVER, "--model", str(path), "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--verbose", "false",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -161,9 +161,9 @@ class LocalLLM(LLM):
     def _load(self) -> TokenEngine:
         with self._load_guard:
             if self._engine is None:
-                from llama_cpp import Llama
+                from interlace.llm._llamacpp import load_llama
 
-                llama = Llama(str(self.path), **self._params)
+                llama = load_llama(self.path, **self._params)
                 self._engine = TokenEngine(
                     llama, cache=self.prefix_cache, chat_template=self._chat_template
                 )
