@@ -8,19 +8,8 @@ import llama_cpp.llama_cpp as lib
 import pytest
 
 from interlace.llm import _llamacpp
-from interlace.llm._llamacpp import amx_kernels_built, load_llama, without_amx
+from interlace.llm._llamacpp import load_llama, without_amx
 from interlace.llm._models import model_path
-
-
-def test_amx_build_is_read_from_llama_cpp_system_info() -> None:
-    info = llama_cpp_info()
-    assert amx_kernels_built() is ("AMX_INT8 = 1" in info)
-
-
-def llama_cpp_info() -> str:
-    import llama_cpp
-
-    return llama_cpp.llama_print_system_info().decode(errors="replace")
 
 
 def test_without_amx_turns_off_extra_buffer_types_and_restores(
