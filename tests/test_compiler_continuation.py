@@ -162,6 +162,61 @@ async def test_observations_are_cut_to_the_budget_by_relevance() -> None:
     assert "Poughkeepsie" in results and "Marine" not in results and "American" in results
 
 
+_PARAGRAPH = (
+    "The Sahara is a desert spanning North Africa. It covers 9,200,000 square kilometres. "
+    "It is the largest hot desert in the world. Its climate has changed over the millennia."
+)
+
+
+def _search_and_count() -> list[object]:
+    @tool
+    def search(topic: str) -> str:
+        """An encyclopedia paragraph.
+
+        Args:
+            topic: anything.
+        """
+        return _PARAGRAPH
+
+    @tool
+    def count(text: str) -> int:
+        """The number of characters of a text.
+
+        Args:
+            text: anything.
+        """
+        return len(text)
+
+    return [search, count]
+
+
+@pytest.mark.anyio
+async def test_a_result_a_later_task_consumed_gets_a_quarter_of_the_budget() -> None:
+    tools = _search_and_count()
+    plan = '1. search("Sahara")\n2. count($1)\n3. search("Sahara")\n4. join()'
+    llm = PrefillingLLM([plan, "Thought: t\nAction: Finish(x)"])
+    await LLMCompiler(llm, tools, observation_tokens=40).run(
+        "How many square kilometres is the Sahara?"
+    )  # type: ignore[arg-type]
+    results = llm.requests[1].messages[-1].content
+    lines = {line.split(":", 1)[0]: line for line in results.splitlines() if ":" in line}
+    # task 3 (nobody consumed it) keeps up to 40 tokens; task 1 (count took it) gets 10
+    assert "9,200,000" in lines["Observation 3"] and "9,200,000" not in lines["Observation 1"]
+    assert lines["Observation 1"].startswith("Observation 1: The Sahara is a desert")
+    assert lines["Observation 2"] == f"Observation 2: {len(_PARAGRAPH)}"  # the tool had it whole
+    # what was prefilled ahead is the same text: the joiner's prompt extends it
+    last, _, _ = llm.prefills[-1]
+    assert llm.requests[1].messages[-1].content.startswith(last[-1].content)
+
+
+def test_consumed_tasks_reads_the_references_of_a_plan() -> None:
+    from interlace.agents._compiler import consumed_budget, consumed_tasks
+
+    assert consumed_tasks('1. a("x")\n2. b($1)\n3. c("$1 and $2")\n4. join()') == {1, 2}
+    assert consumed_tasks("not a plan") == frozenset()
+    assert (consumed_budget(96), consumed_budget(2), consumed_budget(0)) == (24, 1, 0)
+
+
 def test_render_results_lists_what_never_ran_after_what_finished() -> None:
     text = render_results([], None, "Q?", final=True)
     assert "No more tool calls are possible" in text and text.endswith("\n")

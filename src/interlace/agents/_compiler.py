@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,7 +58,7 @@ from interlace._errors import PlanParseError, UsageError
 from interlace._executor import ExecutionLimits, ExecutionReport, TaskRecord, run_plan
 from interlace._grammars import joiner_grammar, plan_grammar
 from interlace._plan import Task
-from interlace._planner import END_OF_PLAN, PlanEvent, PlanParser
+from interlace._planner import END_OF_PLAN, PlanEvent, PlanParser, parse_plan
 from interlace._scheduler import Cancelled, Failed, Outcome, Skipped, Succeeded
 from interlace._tools import Tool, safe_str
 from interlace.agents._common import (
@@ -158,12 +158,34 @@ def _unrecorded_line_errors(report: ExecutionReport) -> list[PlanParseError]:
     return [e for e in report.line_errors if e.task_id is None or e.task_id not in report.records]
 
 
-def _entry(task: Task | None, outcome: Outcome, question: str, budget: int) -> str:
+def consumed_tasks(plan: str) -> frozenset[int]:
+    """Ids of the tasks of ``plan`` (a plan text) whose results a later task takes as an
+    argument (``$N``)."""
+    tasks, _ = parse_plan(plan)
+    return frozenset(dep for task in tasks.tasks for dep in task.deps)
+
+
+def consumed_budget(budget: int) -> int:
+    """The token budget of a consumed observation: a quarter of ``budget`` (0 stays 0, whole)."""
+    return max(budget // 4, 1) if budget > 0 else 0
+
+
+def _entry(
+    task: Task | None,
+    outcome: Outcome,
+    question: str,
+    budget: int,
+    consumed: Collection[int] = (),
+) -> str:
     """One result as the joiner reads it. A call that succeeded is shown by its task id alone
     (``Observation 2: ...``): its plan line is in the conversation just above, already in the KV
     cache, so repeating it would only be prefilled again (~11 tokens a search of a movie title).
-    A call that failed or never ran is shown under its line, with why."""
+    A result in ``consumed`` (a later task took it as an argument) is cut to
+    :func:`consumed_budget`: what the consumer took from it is in the consumer's own
+    observation. A call that failed or never ran is shown under its line, with why."""
     if task is not None and isinstance(outcome, Succeeded):
+        if task.id in consumed:
+            budget = consumed_budget(budget)
         return _describe(outcome, question, budget, task.id)
     return f"{_task_line(task, outcome)}\n{_describe(outcome, question, budget)}"
 
@@ -175,6 +197,7 @@ def render_results(
     *,
     final: bool,
     observation_tokens: int = 0,
+    consumed: Collection[int] = (),
 ) -> str:
     """The user message that brings one round's results to the joiner.
 
@@ -189,14 +212,18 @@ def render_results(
         final: whether this is the last round (the joiner may only finish).
         observation_tokens: each observation's token budget (0: whole; see
             :func:`~interlace.agents._observe.fit_observation`).
+        consumed: ids of tasks whose results a later task of the plan consumed
+            (:func:`consumed_tasks`); theirs get a quarter of the budget.
     """
-    blocks = [_entry(t, o, question, observation_tokens) for t, o in finished]
+    blocks = [_entry(t, o, question, observation_tokens, consumed) for t, o in finished]
     if report is not None:
         seen = {t.id for t, _ in finished}
         for record in _tool_records(report):
             task_id = record.task.id if record.task is not None else None
             if task_id is None or task_id not in seen:
-                blocks.append(_entry(record.task, record.outcome, question, observation_tokens))
+                blocks.append(
+                    _entry(record.task, record.outcome, question, observation_tokens, consumed)
+                )
         for error in _unrecorded_line_errors(report):
             blocks.append(f"Unreadable plan line (not run): {error.line.strip()}")
         if not blocks:
@@ -455,6 +482,7 @@ class LLMCompiler(EventStreaming):
             question,
             final=final,
             observation_tokens=self.observation_tokens,
+            consumed=consumed_tasks(plan),
         )
         return _Round(number=number, plan=plan, report=report, results=results)
 
@@ -487,6 +515,7 @@ class LLMCompiler(EventStreaming):
                     question,
                     final=final,
                     observation_tokens=self.observation_tokens,
+                    consumed=consumed_tasks(got[0].text),
                 )
                 messages = [
                     *conversation,
