@@ -105,6 +105,23 @@ async def test_math_tool_asks_llm_and_evaluates() -> None:
 
 
 @pytest.mark.anyio
+async def test_math_tool_results_have_six_significant_digits() -> None:
+    from interlace.testing import ScriptedLLM
+
+    llm = ScriptedLLM(["4132 / 14000", "331000 * 1.1", "475 / 307000000000"])
+    math = make_math(llm)
+    # exactly: 0.29514285714285715, 364100.00000000006, 1.5472312703583062e-09
+    assert [str(await math("p")) for _ in range(3)] == ["0.295143", "364100.0", "1.54723e-09"]
+
+
+@given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v != 0))
+def test_round_significant_stays_within_a_millionth(value: float) -> None:
+    from interlace.bench._mathtool import round_significant
+
+    assert abs(round_significant(value) - value) <= 5e-6 * abs(value)
+
+
+@pytest.mark.anyio
 async def test_math_tool_rejects_non_arithmetic_reply() -> None:
     from interlace.testing import ScriptedLLM
 
