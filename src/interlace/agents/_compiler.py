@@ -296,7 +296,8 @@ class LLMCompiler(EventStreaming):
         planner_config: planner generation settings; ``<END_OF_PLAN>`` is always a stop, and
             the plan grammar is added unless the config brings its own.
         joiner_config: joiner generation settings; the joiner grammar is added likewise.
-        observation_tokens: each observation's token budget in the joiner's prompt (0: whole).
+        observation_tokens: each observation's token budget in the joiner's prompt (0: whole);
+            a result that a later task consumed (``$N``) gets a quarter of it.
         prefill_results: prefill each observation as its task finishes, on backends that can
             (:class:`~interlace.llm.PrefixPrefill`); ``False`` to compare without.
         answer_choices: the answers ``Finish(...)`` may give, enforced by the joiner grammar

@@ -160,7 +160,8 @@ def bench(
         typer.Option(
             min=0,
             help="Token budget of each observation in every method's prompts: the sentences "
-            "most relevant to the question (BM25) are kept; 0 keeps whole observations.",
+            "most relevant to the question (BM25) are kept (a quarter of it in the joiner's "
+            "prompt for a result a later task consumed); 0 keeps whole observations.",
         ),
     ] = DEFAULT_OBSERVATION_TOKENS,
     answer_choices: Annotated[
