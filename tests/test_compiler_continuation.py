@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import anyio
 import pytest
 
-from interlace import LLMCompiler, tool
+from interlace import LLMCompiler, Tool, tool
 from interlace.agents._compiler import render_results
 from interlace.llm import Message, PrefixPrefill
 from interlace.testing import ScriptedLLM
@@ -168,7 +168,7 @@ _PARAGRAPH = (
 )
 
 
-def _search_and_count() -> list[object]:
+def _search_and_count() -> list[Tool]:
     @tool
     def search(topic: str) -> str:
         """An encyclopedia paragraph.
@@ -197,7 +197,7 @@ async def test_a_result_a_later_task_consumed_gets_a_quarter_of_the_budget() -> 
     llm = PrefillingLLM([plan, "Thought: t\nAction: Finish(x)"])
     await LLMCompiler(llm, tools, observation_tokens=40).run(
         "How many square kilometres is the Sahara?"
-    )  # type: ignore[arg-type]
+    )
     results = llm.requests[1].messages[-1].content
     lines = {line.split(":", 1)[0]: line for line in results.splitlines() if ":" in line}
     # task 3 (nobody consumed it) keeps up to 40 tokens; task 1 (count took it) gets 10
