@@ -111,7 +111,16 @@ async def test_math_tool_results_have_six_significant_digits() -> None:
     llm = ScriptedLLM(["4132 / 14000", "331000 * 1.1", "475 / 307000000000"])
     math = make_math(llm)
     # exactly: 0.29514285714285715, 364100.00000000006, 1.5472312703583062e-09
-    assert [str(await math("p")) for _ in range(3)] == ["0.295143", "364100.0", "1.54723e-09"]
+    assert [str(await math("p")) for _ in range(3)] == ["0.295143", "364100", "1.54723e-09"]
+
+
+@given(st.floats(min_value=-1e18, max_value=1e18, allow_nan=False))
+def test_whole_results_lose_only_their_point_zero(value: float) -> None:
+    from interlace.bench._mathtool import whole_as_int
+
+    shown = whole_as_int(value)
+    assert shown == value and len(str(shown)) <= len(str(value))
+    assert not str(shown).endswith(".0")
 
 
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v != 0))

@@ -94,23 +94,31 @@ def _eval(node: ast.expr) -> Any:
     raise ExpressionError(f"{type(node).__name__} is not allowed in arithmetic")
 
 
-# Fixed instructions and three worked examples (fictional places, so no benchmark fact leaks):
-# the 0.5B model copied the numbers of context-free examples into its answers ("300 / 2", "170")
-# and wrote 1.25 for every percentage, so the examples take their numbers from a context and
-# show a percent change as a factor.
+# Fixed instructions and four worked examples (fictional places, so no benchmark fact leaks).
+# The examples take their numbers from a context (the 0.5B model copied the numbers of
+# context-free examples into its answers), and they write a percent change as
+# ``(1 + p/100)``: the model copies ``p`` from the problem instead of working out the factor,
+# which it got wrong ("1.2" for 12 %, "1.5" for 5 %). Replaying the 86 math calls of 33
+# stored ParallelQA plans (2026-12-03), the factor was right in 48 of 66 percent problems
+# against 28 of 66 with factors such as ``* 1.2``; the "n times" example keeps the model from
+# writing every change as a percentage, and the ratio example's problem names no quantity
+# (an earlier "ratio of the first length" example was copied into every length problem).
 _PROMPT = (
     "Rewrite the problem as ONE short arithmetic expression over the numbers in the context, "
-    "using only numbers, + - * / **, parentheses, min, max, round and abs. A change of p% "
-    "multiplies by (1 + p/100) or (1 - p/100). Write numbers without commas. Reply with the "
-    "expression alone on one line.\n\n"
+    "using only numbers, + - * / **, parentheses, min, max, round and abs. Copy the numbers, "
+    "do not work them out: a change of p% is * (1 + p/100) or * (1 - p/100), and n times is "
+    "* n. Write numbers without commas. Reply with the expression alone on one line.\n\n"
     "Problem: the height increased by 20%\n"
     "Context: Mount Orla is a peak of the Tarn range. Its summit is 2,140 metres above sea level.\n"
-    "Expression: 2140 * 1.2\n\n"
+    "Expression: 2140 * (1 + 20/100)\n\n"
     "Problem: the population decreased by 15%\n"
     "Context: Velden is a market town. It had 48,500 inhabitants in 2020.\n"
-    "Expression: 48500 * 0.85\n\n"
-    "Problem: the ratio of the first length to the second\nContext: 6650\n4132\n"
-    "Expression: 6650 / 4132\n\n"
+    "Expression: 48500 * (1 - 15/100)\n\n"
+    "Problem: the area made 2.5 times larger\n"
+    "Context: Lake Wend is a glacial lake. It covers 38 square kilometres.\n"
+    "Expression: 38 * 2.5\n\n"
+    "Problem: the ratio of the first to the second\nContext: 712.5\n304\n"
+    "Expression: 712.5 / 304\n\n"
 )
 
 DEFAULT_CONTEXT_TOKENS = 48
@@ -130,6 +138,13 @@ tolerance."""
 def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     """``value`` rounded to ``digits`` significant digits (364100.00000000006 -> 364100.0)."""
     return float(f"{value:.{digits}g}")
+
+
+def whole_as_int(value: float) -> float:
+    """``value`` as an ``int`` when it is a whole number below 1e16 (``6440000.0`` ->
+    ``6440000``): the ``.0`` is two more tokens in every observation and thought that shows it,
+    and from 1e16 on Python writes floats with an exponent, which is shorter."""
+    return int(value) if value.is_integer() and abs(value) < 1e16 else value
 
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -180,8 +195,9 @@ def make_math(
             to the problem (0 keeps whole texts).
 
     The returned function returns the expression's value rounded to :data:`SIGNIFICANT_DIGITS`
-    significant digits, and raises ExpressionError when the model's expression is not valid
-    arithmetic (the task fails; the joiner sees why).
+    significant digits (an ``int`` when whole, :func:`whole_as_int`), and raises
+    ExpressionError when the model's expression is not valid arithmetic (the task fails; the
+    joiner sees why).
     """
     # The expression grammar: on a backend that enforces it the reply is always arithmetic;
     # the fixed instructions are the system message, so they stay a pinned, cached prefix.
@@ -200,6 +216,6 @@ def make_math(
         messages = [system, Message(role="user", content=prompt)]
         # ToolLLM: the request counts in the run's LLM calls and is traced as role "math"
         reply = await ToolLLM(llm, "math").complete(messages, config)
-        return round_significant(evaluate(extract_expression(reply.text)))
+        return whole_as_int(round_significant(evaluate(extract_expression(reply.text))))
 
     return math
