@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -172,3 +174,25 @@ async def test_math_tool_reads_only_the_relevant_sentences_of_a_long_context() -
     assert len(prompt) < len(page) / 2
     await make_math(llm, context_tokens=0)("the area reduced by 30%", [page])
     assert page.strip() in llm.requests[1].messages[-1].content  # 0 keeps the whole text
+
+
+def test_math_prompt_examples_copy_their_numbers_from_their_context() -> None:
+    """Each worked example of the math prompt is valid arithmetic over numbers of its own
+    problem and context (the model copies what the examples do), and a percent change is
+    written with the percentage copied from the problem, never as a worked-out factor."""
+    from interlace.bench._mathtool import _PROMPT
+
+    def numbers(text: str) -> set[str]:
+        return set(re.findall(r"\d+(?:\.\d+)?", text.replace(",", "")))
+
+    blocks = [block for block in _PROMPT.split("\n\n")[1:] if block.strip()]
+    assert len(blocks) >= 3
+    for block in blocks:
+        problem, rest = block.removeprefix("Problem: ").split("\nContext: ")
+        context, expression = rest.split("\nExpression: ")
+        evaluate(expression)
+        percent = re.search(r"(\d+(?:\.\d+)?)%", problem)
+        allowed = numbers(problem) | numbers(context) | ({"1", "100"} if percent else set())
+        assert numbers(expression) <= allowed, block
+        if percent:
+            assert f"{percent[1]}/100" in expression, block
