@@ -167,7 +167,7 @@ async def test_a_replan_that_repeats_a_plan_is_the_last_round() -> None:
 
     def reply(messages: Sequence[Message]) -> str:
         last = messages[-1].content
-        if last.endswith("then join().") or last.endswith("already worked."):
+        if last.startswith("Question:") or last.endswith("already worked."):
             return plan if len(planned) % 2 else '1.  search("same")\n\n2. join()'
         if last.startswith("Reply with one line"):
             return "Action: Finish(from the same results)"
@@ -187,7 +187,7 @@ async def test_a_replan_that_repeats_a_plan_is_the_last_round() -> None:
 async def test_replans_up_to_max_replans_then_must_finish() -> None:
     def reply(messages: Sequence[Message]) -> str:
         last = messages[-1].content
-        if last.endswith("then join().") or last.endswith("already worked."):
+        if last.startswith("Question:") or last.endswith("already worked."):
             return f'1. search("try {len(calls)}")\n2. join()\n'
         if last.startswith("Reply with one line"):
             return "Action: Finish(best guess)"

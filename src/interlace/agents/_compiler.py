@@ -17,7 +17,7 @@ share one fixed system message (:func:`~interlace.agents._prompts.compiler_syste
 round *continues* the same conversation::
 
     system  rules, tools, examples                      (fixed: a pinned KV prefix)
-    user    Question: ... Write the plan now ...
+    user    Question: ...
     assistant  1. search("A") / 2. search("B") / 3. join()            (planner)
     user    Results: observations, in the order the calls finished
     assistant  Thought: ... / Action: Finish(...)                       (joiner)
@@ -100,10 +100,6 @@ _PLANNER_CONFIG = GenerationConfig(max_tokens=400, stop=(END_OF_PLAN, "\nQuestio
 _JOINER_CONFIG = GenerationConfig(max_tokens=160, stop=("\nQuestion:", "###"))
 _NUDGE_TOKENS = 60
 _DEFAULT_LIMITS = ExecutionLimits()
-# The plan cue stays per question, after it: without it the 0.5B model continued the question's
-# list under the plan grammar (Movie: it searched the four options too, 62 plan tokens a
-# question against 44, and the joiner then wrote a thought: 3.77 s against 2.83 s; 2026-12-03).
-_PLAN_CUE = "Write the plan now: numbered tool calls, then join()."
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -384,7 +380,7 @@ class LLMCompiler(EventStreaming):
         meter = RunMeter()
         conversation = [
             Message(role="system", content=self.system),
-            Message(role="user", content=f"Question: {question}\n\n{_PLAN_CUE}"),
+            Message(role="user", content=f"Question: {question}"),
         ]
         rounds: list[_Round] = []
         thoughts: list[str] = []

@@ -147,7 +147,7 @@ def joiner_messages(system: str, question: str, observations: str, *, final: boo
 
 _COMPILER_RULES = """\
 You answer a question with tool calls, in two steps.
-Step 1, plan. Write one call per line:
+Step 1, plan: right after the question, write one call per line:
 N. tool(arguments)
 - N counts up from 1. Arguments are Python literals, e.g. search("Paris").
 - $N means the result of call N; a call that uses $N waits for call N.
