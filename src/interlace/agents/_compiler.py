@@ -17,9 +17,9 @@ share one fixed system message (:func:`~interlace.agents._prompts.compiler_syste
 round *continues* the same conversation::
 
     system  rules, tools, examples                      (fixed: a pinned KV prefix)
-    user    Question: ...
+    user    Question: ... Write the plan now ...
     assistant  1. search("A") / 2. search("B") / 3. join()            (planner)
-    user    Results: observations, in the order the calls finished
+    user    Results, in the order the calls finished ... observations
     assistant  Thought: ... / Action: Finish(...)                       (joiner)
     [user   Plan only what is still missing ...  -> assistant plan 2 -> user results 2 ...]
 
@@ -100,6 +100,7 @@ _PLANNER_CONFIG = GenerationConfig(max_tokens=400, stop=(END_OF_PLAN, "\nQuestio
 _JOINER_CONFIG = GenerationConfig(max_tokens=160, stop=("\nQuestion:", "###"))
 _NUDGE_TOKENS = 60
 _DEFAULT_LIMITS = ExecutionLimits()
+_PLAN_CUE = "Write the plan now: numbered tool calls, then join()."
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -380,7 +381,7 @@ class LLMCompiler(EventStreaming):
         meter = RunMeter()
         conversation = [
             Message(role="system", content=self.system),
-            Message(role="user", content=f"Question: {question}"),
+            Message(role="user", content=f"Question: {question}\n\n{_PLAN_CUE}"),
         ]
         rounds: list[_Round] = []
         thoughts: list[str] = []

@@ -147,19 +147,18 @@ def joiner_messages(system: str, question: str, observations: str, *, final: boo
 
 _COMPILER_RULES = """\
 You answer a question with tool calls, in two steps.
-Step 1, plan: right after the question, write one call per line:
+Step 1, plan. Write one call per line:
 N. tool(arguments)
 - N counts up from 1. Arguments are Python literals, e.g. search("Paris").
 - $N means the result of call N; a call that uses $N waits for call N.
 - Calls that do not use each other run at the same time, so keep them separate.
 - Use only the tools listed below. The last line is N. join().
-Step 2, decide: the results come back in the order the calls finished. Write:
+Step 2, decide. When the results come back, write:
 Thought: <what the results show>
 Action: Finish(<the answer only, no sentence>)
 The answer is yes or no only for a yes/no question; otherwise it is the name or number asked for.
 Or, if the results are not enough and other tool calls could help:
-Action: Replan(<what is still missing>)
-In the last round ("Results, last round:") only Finish is possible."""
+Action: Replan(<what is still missing>)"""
 
 
 def compiler_system(
@@ -182,10 +181,13 @@ def compiler_system(
 
 def joiner_header(*, final: bool) -> str:
     """The first line of the user message that brings a round's results back (written before
-    any result is known, so it can be prefilled with them as they arrive). What the results
-    are and what may follow them is said once, in :func:`compiler_system`'s rules (a cached
-    prefix): the header is 2 tokens, or 5 in the last round (Qwen2.5 tokenizer)."""
-    return "Results, last round:\n" if final else "Results:\n"
+    any result is known, so it can be prefilled with them as they arrive)."""
+    if final:
+        return (
+            "Results, in the order the calls finished. No more tool calls are possible: "
+            "decide with Action: Finish(...).\n"
+        )
+    return "Results, in the order the calls finished. Decide: Finish or Replan.\n"
 
 
 REPLAN_CUE = (
