@@ -22,21 +22,22 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from interlace._plan import Ref
+from interlace._planner import parse_plan
 from interlace.bench._mathtool import make_math
 from interlace.bench._search import offline_store
-from interlace.llm._base import LLM, Completion, GenerationConfig, Message, StreamItem
+from interlace.llm._base import Completion, GenerationConfig, Message, StreamItem
 from interlace.llm._select import load_llm
+from interlace.llm._wrap import ForwardingLLM
 
 UP = re.compile(r"increas|extend|grow|grew|magnif|lengthen|enlarg|swell|rise|raise|expand|boost")
 DOWN = re.compile(r"decreas|reduc|shorten|shrink|diminish|declin|drop|fell|lower|cut")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
-SEARCH = re.compile(r'(\d+)\. search\("(.*)"\)')
-_DEFAULT = GenerationConfig()
-MATH = re.compile(r'(\d+)\. math\("(.*)", \$(\d+)\)')
 
 
 def math_calls(store: Path) -> list[tuple[str, str]]:
-    """Distinct ``(problem, entity)`` of the store's single-search math calls, in order."""
+    """Distinct ``(problem, entity)`` of the store's ``math("problem", $N)`` calls whose ``$N``
+    is a ``search("entity")`` of the same plan, in order."""
     calls: dict[tuple[str, str], None] = {}
     for line in store.read_text().splitlines():
         record = json.loads(line) if line.strip() else {}
@@ -45,12 +46,16 @@ def math_calls(store: Path) -> list[tuple[str, str]]:
         for span in record["trace"]["spans"]:
             if span["kind"] != "llm" or span["attrs"].get("role") != "planner":
                 continue
-            searches: dict[str, str] = {}
-            for plan_line in span["attrs"].get("text", "").splitlines():
-                if found := SEARCH.match(plan_line.strip()):
-                    searches[found[1]] = found[2]
-                elif (found := MATH.match(plan_line.strip())) and found[3] in searches:
-                    calls[(found[2], searches[found[3]])] = None
+            plan, _ = parse_plan(span["attrs"].get("text", ""))
+            searches = {
+                task.id: task.args[0]
+                for task in plan.tasks
+                if task.tool == "search" and len(task.args) == 1 and isinstance(task.args[0], str)
+            }
+            for task in plan.tasks:
+                match task.tool, task.args:
+                    case "math", (str() as problem, Ref(task_id=ref)) if ref in searches:
+                        calls[(problem, searches[ref])] = None
     return list(calls)
 
 
@@ -93,22 +98,23 @@ async def main(store: Path, data_dir: Path, threads: int) -> None:
     print(f"percent_right={right}/{total}")
 
 
-class _Recording(LLM):
+class _Recording(ForwardingLLM):
     """The LLM, keeping the text of each reply (the expression the model wrote)."""
 
-    def __init__(self, inner: LLM, texts: list[str]) -> None:
-        self.inner, self.texts, self.model = inner, texts, inner.model
+    def __init__(self, inner: Any, texts: list[str]) -> None:
+        super().__init__(inner)
+        self.texts = texts
 
-    async def stream(
-        self, messages: Sequence[Message], config: GenerationConfig = _DEFAULT
+    async def observe(
+        self,
+        items: AsyncIterator[StreamItem],
+        messages: Sequence[Message],
+        config: GenerationConfig,
     ) -> AsyncIterator[StreamItem]:
-        async for item in self.inner.stream(messages, config):
+        async for item in items:
             if isinstance(item, Completion):
                 self.texts.append(item.text.strip())
             yield item
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 if __name__ == "__main__":
