@@ -6,7 +6,9 @@ also gets the per-role LLM accounting of its traces and the token-throughput bou
 (:mod:`interlace.trace.analysis`) at one backend speed per configuration, so the methods of a
 configuration are measured against the same speed. Ratios of
 LLMCompiler against ReAct use only the questions BOTH answered in the same configuration
-(Kim et al. 2023 report latency speedup and token/cost savings this way).
+(Kim et al. 2023 report latency speedup and token/cost savings this way), with how sure each
+ratio is (:mod:`interlace.bench._stats`: an exact McNemar test of the accuracy difference and a
+paired bootstrap interval of the speedup).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interlace.bench._stats import bootstrap_ratio_interval, mcnemar_exact
 from interlace.bench._store import read_records
 from interlace.trace._serial import trace_from_dict
 from interlace.trace._spans import Trace
@@ -105,6 +108,15 @@ class Comparison:
         token_saving: 1 - method tokens (in + out) / baseline tokens (0.3 = 30 % fewer).
         cost_saving: 1 - method cost / baseline cost (``None`` when the baseline cost is 0).
         accuracy, baseline_accuracy: on the shared questions (0-1).
+        only_method_right, only_baseline_right: shared questions right under only one of the
+            two (the discordant pairs).
+        accuracy_p: two-sided exact McNemar p-value of the accuracy difference
+            (:func:`~interlace.bench._stats.mcnemar_exact`; 1.0 when no pair differs): a small
+            value (say below 0.05) means the difference is unlikely to be chance.
+        speedup_interval: 95 % paired bootstrap interval of ``speedup``
+            (:func:`~interlace.bench._stats.bootstrap_ratio_interval`); ``None`` with fewer
+            than two shared questions. An interval that contains 1.0 means the sample cannot
+            tell which method is faster.
     """
 
     benchmark: str
@@ -122,6 +134,10 @@ class Comparison:
     decode_speedup: float | None = None
     same_calls_n: int = 0
     same_calls_speedup: float | None = None
+    only_method_right: int = 0
+    only_baseline_right: int = 0
+    accuracy_p: float = 1.0
+    speedup_interval: tuple[float, float] | None = None
 
 
 def method_label(record: Mapping[str, Any]) -> str:
@@ -354,6 +370,8 @@ def compare(
             total(theirs, lambda r: _decode_latency(r) or 0.0),
             total(mine, lambda r: _decode_latency(r) or 0.0),
         )
+    only_mine = sum(1 for q in shared if correct(mine[q]) > correct(theirs[q]))
+    only_theirs = sum(1 for q in shared if correct(theirs[q]) > correct(mine[q]))
     return Comparison(
         benchmark=key[0],
         llm=key[2],
@@ -370,6 +388,12 @@ def compare(
         decode_speedup=decode_speedup,
         same_calls_n=len(same),
         same_calls_speedup=same_speedup,
+        only_method_right=only_mine,
+        only_baseline_right=only_theirs,
+        accuracy_p=mcnemar_exact(only_mine, only_theirs),
+        speedup_interval=bootstrap_ratio_interval(
+            [latency(theirs[q]) for q in shared], [latency(mine[q]) for q in shared]
+        ),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ import typer
 from rich.table import Table
 
 from interlace._errors import InterlaceError
-from interlace.bench._eval import Report, evaluate_records, rescore_records
+from interlace.bench._eval import Comparison, Report, evaluate_records, rescore_records
 from interlace.cli import _options, app
 from interlace.cli._common import fail
 from interlace.cli._roles import print_role_tables
@@ -20,6 +21,25 @@ from interlace.cli._roles import print_role_tables
 
 def _fmt(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, float | int) else "-"
+
+
+def _interval(c: Comparison) -> str:
+    return "-" if c.speedup_interval is None else "{:.2f}-{:.2f}".format(*c.speedup_interval)
+
+
+def _split(c: Comparison) -> str:
+    return f"{c.only_method_right} / {c.only_baseline_right}"
+
+
+def _p_value(c: Comparison) -> str:
+    return f"{c.accuracy_p:.3f}"
+
+
+def _cells(
+    summaries: list[Any], comparisons: dict[str, Comparison], show: Callable[[Comparison], str]
+) -> list[str]:
+    """One cell per method column: ``show`` of its comparison, blank for the baseline."""
+    return [show(comparisons[x.method]) if x.method in comparisons else "" for x in summaries]
 
 
 _ROWS: tuple[tuple[str, str, str], ...] = (
@@ -96,6 +116,10 @@ def _print_report(report: Report) -> None:
                     for x in summaries
                 ]
                 table.add_row(label, *cells)
+                if attr == "speedup":
+                    table.add_row("  95% interval", *_cells(summaries, comparisons, _interval))
+            table.add_row(f"right only here / only {base}", *_cells(summaries, comparisons, _split))
+            table.add_row("  McNemar p (accuracy)", *_cells(summaries, comparisons, _p_value))
         _options.console().print(table)
     print_role_tables(report, _options.console())
 
@@ -133,7 +157,9 @@ def eval_(
     """Summarise result stores: accuracy, latency, tokens, cost, errors per method.
 
     Also LLMCompiler vs ReAct ratios (speedup, token and cost savings) over the questions both
-    methods answered in the same configuration.
+    methods answered in the same configuration, with how sure they are: a 95% paired bootstrap
+    interval of the speedup, and the questions right under only one method with an exact
+    McNemar p-value (below 0.05: the accuracy difference is unlikely to be chance).
     """
     from interlace.cli._stores import read_stores, resolve_baseline
 
