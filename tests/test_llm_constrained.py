@@ -152,6 +152,31 @@ async def test_the_cml_grammar_accepts_exactly_well_formed_calls(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
+    ("final", "text", "ok"),
+    [
+        (False, "Action: Finish(yes)", True),
+        (False, "Thought: both are American\nAction: Finish(yes)", True),
+        (False, "Thought: the birth year is missing\nAction: Replan(the birth year)", True),
+        (False, "Action: Replan(1, 2)", False),  # a replan must say why first
+        (True, "Action: Finish(no)", True),
+        (True, "Thought: the year is missing\nAction: Replan(the year)", False),
+    ],
+)
+async def test_the_joiner_grammar_replans_only_after_a_thought(
+    tiny: LocalLLM, final: bool, text: str, ok: bool
+) -> None:
+    grammar = joiner_grammar(final=final, thought=False, choices=("yes", "no"))
+    if "Replan" in text and not final:
+        grammar = joiner_grammar(final=final, thought=False)  # a free-text answer and reason
+    async with tiny.exclusive() as engine:
+        constraint = engine.grammars.constraint(grammar)
+        tokens = engine.tokenize(text, add_bos=False, special=False)
+        accepted = all(constraint.accept([t]) for t in tokens)
+    assert accepted == ok, (text, constraint.error)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
     ("text", "ok"),
     [
         ("9200000 * 0.7\n", True),

@@ -247,20 +247,27 @@ def joiner_grammar(
     tokens, no colon), then ``Action: Finish(answer)`` or, unless ``final``,
     ``Action: Replan(what is missing)``. Generation ends at the closing parenthesis.
 
+    A ``Replan`` always comes after a thought, even where the thought is optional: a replan
+    costs a whole planner round, so the joiner has to say first why the results do not answer
+    the question. Free to skip the thought, the 0.5B default model replanned on 28 of 50
+    HotpotQA questions (250-299, 2026-12-03) with reasons such as ``Replan(1, 2)``, and then
+    wrote the same plan again on 26 of them.
+
     Args:
         final: the last round: only ``Finish``.
-        thought: require the thought (``False``: optional). Required by default: allowed to
-            skip it, the 0.5B default model answered yes/no questions with an entity's name
-            (4 of 4 HotpotQA questions, 2026-12-01) when nothing constrained the answer;
-            LLMCompiler makes it optional when ``choices`` are known.
+        thought: require the thought (``False``: optional before ``Finish``). Required by
+            default: allowed to skip it, the 0.5B default model answered yes/no questions with
+            an entity's name (4 of 4 HotpotQA questions, 2026-12-01) when nothing constrained
+            the answer; LLMCompiler makes it optional when ``choices`` are known.
         choices: the answers allowed in ``Finish(...)`` (e.g. ``("yes", "no")`` or a
             multiple-choice question's options); ``None``: any short text.
     """
-    actions = '"Finish(" answer ")"' + ("" if final else ' | "Replan(" reason ")"')
-    head = '"Thought: " thought "\\n"' if thought else '("Thought: " thought "\\n")?'
-    lark = "\n".join(
-        [f'start: {head} "Action: " (' + actions + ")", _THOUGHT_RULE, *_answer_rules(choices)]
-    )
+    finish = '"Action: Finish(" answer ")"'
+    replan = '"Action: Replan(" reason ")"'
+    start = '"Thought: " thought "\\n" ' + (finish if final else f"({finish} | {replan})")
+    if not thought:
+        start = f"({start}) | {finish}"
+    lark = "\n".join([f"start: {start}", _THOUGHT_RULE, *_answer_rules(choices)])
     return Grammar(lark=lark, name="joiner-final" if final else "joiner")
 
 
