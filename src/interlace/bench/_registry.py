@@ -53,7 +53,7 @@ class Question:
 DEFAULT_OBSERVATION_TOKENS = 96
 """The benchmarks' default ``--observation-tokens``: each observation cut to its 96 most
 relevant tokens (0 keeps it whole). Chosen 2026-12-02 from paired runs on the embedded model
-(0.5 s search, ``--threads 2``; README, Results, commit 43efc0f): on 100 HotpotQA comparison
+(0.5 s search, ``--threads 2``; docs/results-history.md, commit 43efc0f): on 100 HotpotQA comparison
 questions (0-49 and the held-out 116-165) LLMCompiler went from 40% to 45% right and from 6.03
 to 5.25 s, ReAct from 45% to 43% and from 8.72 to 8.12 s; on the 16 questions 100-115 and on
 0-49 at commit 3dc12e6 the compiler also gained (50.0 -> 56.2%, 30 -> 36%) and ReAct moved

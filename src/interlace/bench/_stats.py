@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 __all__ = ["bootstrap_ratio_interval", "mcnemar_exact"]
 
 
@@ -85,6 +83,8 @@ def bootstrap_ratio_interval(
     n = len(numerator)
     if n < 2:
         return None
+    import numpy as np  # here, not at import: `import interlace.bench` stays light
+
     num = np.asarray(numerator, dtype=float)
     den = np.asarray(denominator, dtype=float)
     picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
