@@ -35,6 +35,11 @@ def _p_value(c: Comparison) -> str:
     return f"{c.accuracy_p:.3f}"
 
 
+def _field(attr: str, spec: str) -> Callable[[Comparison], str]:
+    """A comparison's attribute ``attr``, formatted with ``spec``."""
+    return lambda c: _fmt(getattr(c, attr), spec)
+
+
 def _cells(
     summaries: list[Any], comparisons: dict[str, Comparison], show: Callable[[Comparison], str]
 ) -> list[str]:
@@ -109,13 +114,7 @@ def _print_report(report: Report) -> None:
             for label, attr, spec in rows:
                 if all(getattr(c, attr) in (None, 0) for c in comparisons.values()):
                     continue
-                cells = [
-                    _fmt(getattr(comparisons[x.method], attr), spec)
-                    if x.method in comparisons
-                    else ""
-                    for x in summaries
-                ]
-                table.add_row(label, *cells)
+                table.add_row(label, *_cells(summaries, comparisons, _field(attr, spec)))
                 if attr == "speedup":
                     table.add_row("  95% interval", *_cells(summaries, comparisons, _interval))
             table.add_row(f"right only here / only {base}", *_cells(summaries, comparisons, _split))
