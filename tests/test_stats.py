@@ -89,3 +89,54 @@ def test_eval_table_prints_the_interval_and_the_test(tmp_path: Any) -> None:
     assert out.exit_code == 0, out.output
     assert "95% interval" in out.output and "8 / 1" in out.output
     assert "0.039" in out.output
+
+
+def _versioned(records: list[dict[str, Any]], commit: str, slower: float) -> list[dict[str, Any]]:
+    """``records`` as a run of ``commit`` whose latencies are ``slower`` times as long."""
+    return [
+        {**r, "latency": r["latency"] * slower, "config": {**r["config"], "git_commit": commit}}
+        for r in records
+    ]
+
+
+_OLD, _NEW = "a" * 40, "b" * 40
+_TWO_VERSIONS = [*_versioned(_RECORDS, _OLD, 1.5), *_versioned(_RECORDS, _NEW, 1.0)]
+
+
+def test_eval_without_split_merges_two_versions_into_one_group() -> None:
+    report = evaluate_records(_TWO_VERSIONS)
+    assert sorted(s.method for s in report.summaries) == ["compiler", "react"]
+
+
+def test_split_by_commit_compares_each_version_with_its_own_baseline() -> None:
+    report = evaluate_records(_TWO_VERSIONS, split=("git_commit",))
+    assert sorted(s.method for s in report.summaries) == [
+        "compiler@aaaaaaa",
+        "compiler@bbbbbbb",
+        "react@aaaaaaa",
+        "react@bbbbbbb",
+    ]
+    pairs = {(c.method, c.baseline) for c in report.comparisons}
+    assert pairs == {("compiler@aaaaaaa", "react@aaaaaaa"), ("compiler@bbbbbbb", "react@bbbbbbb")}
+
+
+def test_split_with_a_full_label_baseline_compares_two_versions_of_one_method() -> None:
+    report = evaluate_records(_TWO_VERSIONS, baseline="compiler@aaaaaaa", split=("git_commit",))
+    new = next(c for c in report.comparisons if c.method == "compiler@bbbbbbb")
+    assert new.baseline == "compiler@aaaaaaa" and new.n == 10
+    assert new.speedup == pytest.approx(1.5)
+    assert new.speedup_interval == pytest.approx((1.5, 1.5))
+    assert (new.only_method_right, new.only_baseline_right) == (0, 0)
+
+
+def test_eval_cli_split_prints_version_columns_and_checks_the_baseline(tmp_path: Any) -> None:
+    store = tmp_path / "s.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in _TWO_VERSIONS))
+    runner = CliRunner()
+    args = ["eval", str(store), "--split", "git_commit"]
+    out = runner.invoke(app, [*args, "--baseline", "compiler@aaaaaaa"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "compiler@bbbbbbb" in out.output and "speedup vs compiler@aaaaaaa" in out.output
+    assert "1.50" in out.output
+    bad = runner.invoke(app, [*args, "--baseline", "compiler@ccccccc"])
+    assert bad.exit_code != 0 and "compiler@aaaaaaa" in bad.output

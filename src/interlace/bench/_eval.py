@@ -1,8 +1,10 @@
 """``interlace eval``: summarise result stores per (benchmark, method) and compare methods.
 
 Groups are (benchmark, method label, llm, tool latency, search); the method label is the
-method, with ``" (no stream)"`` for LLMCompiler runs that did not stream the plan. Each group
-also gets the per-role LLM accounting of its traces and the token-throughput bound
+method, with ``" (no stream)"`` for LLMCompiler runs that did not stream the plan, and with
+``@value`` for each configuration key the records are *split* by (``interlace eval --split
+git_commit``: one group per commit, so two versions of one method compare like two methods).
+Each group also gets the per-role LLM accounting of its traces and the token-throughput bound
 (:mod:`interlace.trace.analysis`) at one backend speed per configuration, so the methods of a
 configuration are measured against the same speed. Ratios of
 LLMCompiler against ReAct use only the questions BOTH answered in the same configuration
@@ -140,18 +142,37 @@ class Comparison:
     speedup_interval: tuple[float, float] | None = None
 
 
-def method_label(record: Mapping[str, Any]) -> str:
-    """``"compiler"``, ``"compiler (no stream)"``, ``"react"``, ..."""
+def method_label(record: Mapping[str, Any], split: Sequence[str] = ()) -> str:
+    """``"compiler"``, ``"compiler (no stream)"``, ``"react"``, ...; with ``split``, each of
+    those configuration keys' values appended as ``@value`` (``"compiler@7f95125"`` for
+    ``split=("git_commit",)``: a 40-digit commit is cut to 7, a missing key reads ``-``)."""
     config = record.get("config") or {}
     label = str(record.get("method"))
-    return f"{label} (no stream)" if config.get("stream") is False else label
+    if config.get("stream") is False:
+        label += " (no stream)"
+    return label + split_suffix(record, split)
 
 
-def _group(record: Mapping[str, Any]) -> GroupKey:
+def split_suffix(record: Mapping[str, Any], split: Sequence[str]) -> str:
+    """The ``@value`` part of :func:`method_label` (``""`` without ``split``)."""
+    config = record.get("config") or {}
+    return "".join(f"@{_split_value(config.get(key))}" for key in split)
+
+
+def _split_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    if len(text) == 40 and all(c in "0123456789abcdef" for c in text):
+        return text[:7]
+    return text
+
+
+def _group(record: Mapping[str, Any], split: Sequence[str] = ()) -> GroupKey:
     config = record.get("config") or {}
     return (
         str(record.get("benchmark")),
-        method_label(record),
+        method_label(record, split),
         str(config.get("llm")),
         str(config.get("tool_latency")),
         str(config.get("search")),
@@ -403,6 +424,8 @@ class Report:
 
     summaries: list[MethodSummary]
     comparisons: list[Comparison]
+    baseline: str = "react"
+    """The baseline as asked for (each comparison names the label it was compared with)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable form (``--json``)."""
@@ -412,14 +435,28 @@ class Report:
         }
 
 
-def evaluate_records(records: Iterable[Mapping[str, Any]], *, baseline: str = "react") -> Report:
+def evaluate_records(
+    records: Iterable[Mapping[str, Any]], *, baseline: str = "react", split: Sequence[str] = ()
+) -> Report:
     """Summaries per group, and every other method against ``baseline`` in the same config.
 
     Duplicate (group, question) records — e.g. the same store given twice — count once.
+    With ``split``, a ``baseline`` that is a plain method (``"react"``) means that method with
+    the same split values as each group; a full label (``"compiler@7f95125"``) means that group.
+
+    Args:
+        records: result records (:mod:`interlace.bench._store`).
+        baseline: the method label the others are compared with (with ``split``, a label such
+            as ``"compiler@7f95125"``).
+        split: configuration keys whose values tell groups of one method apart (see
+            :func:`method_label`), e.g. ``("git_commit",)`` to compare two versions.
     """
     groups: dict[GroupKey, dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    suffixes: dict[GroupKey, str] = {}
     for record in records:
-        groups[_group(record)].setdefault(str(record.get("question_id")), record)
+        key = _group(record, split)
+        groups[key].setdefault(str(record.get("question_id")), record)
+        suffixes[key] = split_suffix(record, split)
     configs: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
     for key, rows in groups.items():
         configs[(key[0], *key[2:])].extend(rows.values())
@@ -428,15 +465,19 @@ def evaluate_records(records: Iterable[Mapping[str, Any]], *, baseline: str = "r
         summarize_group(k, list(v.values()), speed=speeds[(k[0], *k[2:])])
         for k, v in sorted(groups.items())
     ]
+    labels = {key[1] for key in groups}
     comparisons = []
     for key, rows in sorted(groups.items()):
-        base_key = (key[0], baseline, *key[2:])
-        if key[1] == baseline or base_key not in groups:
+        # The baseline label itself, else the baseline method of the same split values
+        # (--split git_commit without --baseline: each commit's compiler against its react).
+        base = baseline if baseline in labels else baseline + suffixes[key]
+        base_key = (key[0], base, *key[2:])
+        if key[1] == base or base_key not in groups:
             continue
-        result = compare(list(rows.values()), list(groups[base_key].values()), key, baseline)
+        result = compare(list(rows.values()), list(groups[base_key].values()), key, base)
         if result is not None:
             comparisons.append(result)
-    return Report(summaries=summaries, comparisons=comparisons)
+    return Report(summaries=summaries, comparisons=comparisons, baseline=baseline)
 
 
 def rescore_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -472,6 +513,9 @@ def rescore_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     return out
 
 
-def evaluate_files(paths: Sequence[Path], *, baseline: str = "react") -> Report:
+def evaluate_files(
+    paths: Sequence[Path], *, baseline: str = "react", split: Sequence[str] = ()
+) -> Report:
     """:func:`evaluate_records` over every record of the store files ``paths``."""
-    return evaluate_records((r for path in paths for r in read_records(path)), baseline=baseline)
+    records = (r for path in paths for r in read_records(path))
+    return evaluate_records(records, baseline=baseline, split=split)

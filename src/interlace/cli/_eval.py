@@ -101,7 +101,8 @@ def _print_report(report: Report) -> None:
             if (c.benchmark, c.llm, c.tool_latency, c.search) == (bench_name, llm, latency, search)
         }
         if comparisons:
-            base = next(iter(comparisons.values())).baseline
+            bases = {c.baseline for c in comparisons.values()}
+            base = bases.pop() if len(bases) == 1 else report.baseline
             rows = (
                 ("paired questions", "n", "d"),
                 (f"speedup vs {base}", "speedup", ".2f"),
@@ -126,7 +127,8 @@ def _print_report(report: Report) -> None:
 @app.command(
     "eval",
     epilog="Examples:\n\n  interlace eval runs/hotpot.jsonl\n\n"
-    "  interlace eval runs/*.jsonl --json > summary.json",
+    "  interlace eval runs/*.jsonl --json > summary.json\n\n"
+    "  interlace eval old.jsonl new.jsonl --split git_commit --baseline compiler@7f95125",
 )
 def eval_(
     files: Annotated[
@@ -141,6 +143,19 @@ def eval_(
         typer.Option(
             help="Method the others are compared with (default: react, when the stores have "
             "it); a method no store has is an error.",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--split",
+            help="A run-configuration key whose values become separate columns, labelled "
+            "METHOD@VALUE (repeatable): git_commit compares two versions of the code, "
+            "observation_tokens or model two settings. With it, --baseline METHOD compares "
+            "each column with METHOD of the same values; --baseline METHOD@VALUE with that "
+            "one column.",
+            metavar="KEY",
             show_default=False,
         ),
     ] = None,
@@ -166,7 +181,9 @@ def eval_(
         records = read_stores(files)
         if rescore:
             records = rescore_records(records)
-        report = evaluate_records(records, baseline=resolve_baseline(records, baseline))
+        keys = tuple(split or ())
+        base = resolve_baseline(records, baseline, keys)
+        report = evaluate_records(records, baseline=base, split=keys)
     except InterlaceError as exc:
         raise fail(exc) from exc
     if as_json:

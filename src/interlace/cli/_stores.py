@@ -33,15 +33,23 @@ def read_stores(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return records
 
 
-def resolve_baseline(records: Sequence[dict[str, Any]], baseline: str | None) -> str:
+def resolve_baseline(
+    records: Sequence[dict[str, Any]], baseline: str | None, split: Sequence[str] = ()
+) -> str:
     """The method the others are compared with: ``baseline``, else ``react``.
 
+    Args:
+        records: the stores' records.
+        baseline: a method label (with ``split``, e.g. ``compiler@7f95125``), or ``None``.
+        split: the configuration keys the labels carry
+            (:func:`~interlace.bench._eval.method_label`).
+
     Raises:
-        UsageError: ``baseline`` was given but no record has that method.
+        UsageError: ``baseline`` was given but no record has that method label.
     """
     if baseline is None:
         return DEFAULT_BASELINE
-    methods = sorted({method_label(r) for r in records})
+    methods = sorted({method_label(r, split) for r in records})
     if baseline not in methods:
         raise UsageError(
             f"--baseline {baseline!r} is not a method of these stores; they have: "
