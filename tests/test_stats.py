@@ -140,3 +140,6 @@ def test_eval_cli_split_prints_version_columns_and_checks_the_baseline(tmp_path:
     assert "1.50" in out.output
     bad = runner.invoke(app, [*args, "--baseline", "compiler@ccccccc"])
     assert bad.exit_code != 0 and "compiler@aaaaaaa" in bad.output
+    plain = runner.invoke(app, [*args, "--baseline", "react"], env={"COLUMNS": "200"})
+    assert plain.exit_code == 0, plain.output
+    assert "speedup vs react" in plain.output and "react@aaaaaaa" in plain.output

@@ -45,11 +45,12 @@ def resolve_baseline(
             (:func:`~interlace.bench._eval.method_label`).
 
     Raises:
-        UsageError: ``baseline`` was given but no record has that method label.
+        UsageError: ``baseline`` was given but no record has that method or method label
+            (with ``split``, either names a baseline: ``react`` or ``react@7f95125``).
     """
     if baseline is None:
         return DEFAULT_BASELINE
-    methods = sorted({method_label(r, split) for r in records})
+    methods = sorted({method_label(r, s) for r in records for s in {(), tuple(split)}})
     if baseline not in methods:
         raise UsageError(
             f"--baseline {baseline!r} is not a method of these stores; they have: "
